@@ -1,0 +1,1 @@
+//! SolarEdge Monitoring API V2 client (being written).

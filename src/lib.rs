@@ -1,0 +1,9 @@
+//! seh (SolarEdge Harvest): keeps a complete, exact local copy of what the SolarEdge
+//! Monitoring API V2 reports, in SQLite.
+//!
+//! The binary (`src/main.rs`) is a thin shell around [`commands`]; everything else lives in
+//! this library so unit tests and benchmarks can reach it. See ARCHITECTURE.md for the map.
+
+pub mod api;
+pub mod model;
+pub mod store;
