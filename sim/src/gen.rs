@@ -161,8 +161,8 @@ pub fn unit(seed: u64, site: i64, stream: u64, index: i64) -> f64 {
 
 /// Relative household consumption per local hour (evening peak, morning bump, low night).
 const LOAD_SHAPE: [f64; 24] = [
-    0.50, 0.45, 0.40, 0.40, 0.40, 0.50, 0.90, 1.30, 1.20, 0.90, 0.80, 0.80, 0.90, 0.85, 0.80,
-    0.85, 1.00, 1.40, 1.70, 1.60, 1.40, 1.10, 0.80, 0.60,
+    0.50, 0.45, 0.40, 0.40, 0.40, 0.50, 0.90, 1.30, 1.20, 0.90, 0.80, 0.80, 0.90, 0.85, 0.80, 0.85,
+    1.00, 1.40, 1.70, 1.60, 1.40, 1.10, 0.80, 0.60,
 ];
 
 impl SiteModel {
@@ -173,7 +173,13 @@ impl SiteModel {
         let shares = spec
             .inverters
             .iter()
-            .map(|i| if total > 0.0 { i.share.max(0.0) / total } else { 0.0 })
+            .map(|i| {
+                if total > 0.0 {
+                    i.share.max(0.0) / total
+                } else {
+                    0.0
+                }
+            })
             .collect();
         SiteModel {
             spec,
@@ -224,8 +230,8 @@ impl SiteModel {
 
         // Sun: elevation from latitude, declination and hour angle (equation of time ignored).
         let doy = f64::from(mid.ordinal());
-        let decl = (23.44f64).to_radians()
-            * (2.0 * std::f64::consts::PI * (284.0 + doy) / 365.0).sin();
+        let decl =
+            (23.44f64).to_radians() * (2.0 * std::f64::consts::PI * (284.0 + doy) / 365.0).sin();
         let utc_hours = f64::from(mid.hour()) + f64::from(mid.minute()) / 60.0;
         let solar_hours = utc_hours + spec.longitude / 15.0;
         let hour_angle = ((solar_hours - 12.0) * 15.0).to_radians();
@@ -247,14 +253,16 @@ impl SiteModel {
         // Household: a daily shape, more in the local winter, with noise.
         let shape_sum: f64 = LOAD_SHAPE.iter().sum();
         let winter_peak_doy = if spec.latitude >= 0.0 { 15.0 } else { 197.0 };
-        let season = 1.0 + 0.25 * (2.0 * std::f64::consts::PI * (doy - winter_peak_doy) / 365.0).cos();
+        let season =
+            1.0 + 0.25 * (2.0 * std::f64::consts::PI * (doy - winter_peak_doy) / 365.0).cos();
         let noise = 0.8 + 0.4 * unit(seed, spec.id, 4, i);
-        let load = r3(spec.consumption_kwh_per_day * 1000.0
-            * LOAD_SHAPE[local.hour() as usize]
-            / shape_sum
-            / 4.0
-            * season
-            * noise);
+        let load = r3(
+            spec.consumption_kwh_per_day * 1000.0 * LOAD_SHAPE[local.hour() as usize]
+                / shape_sum
+                / 4.0
+                * season
+                * noise,
+        );
 
         // Energy balance, battery first for both surplus and deficit.
         let pv_wh = pv.unwrap_or(0.0);
@@ -352,7 +360,13 @@ impl SiteModel {
     }
 
     /// Aggregate visible quarters in [from, to) (UTC instants, quarter-aligned).
-    fn aggregate(&self, metric: Metric, from: DateTime<Utc>, to: DateTime<Utc>, now: DateTime<Utc>) -> Option<f64> {
+    fn aggregate(
+        &self,
+        metric: Metric,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Option<f64> {
         let lo = self.index_of(from.max(self.install)).max(0);
         let hi = self.index_of(to - Duration::seconds(1)) + 1;
         let mut sum = 0.0;
@@ -400,9 +414,17 @@ impl SiteModel {
         let mut out = Vec::new();
         while b < to && b <= now {
             let e = time::next(b, res, tz);
-            let value = if e > now { None } else { self.aggregate(metric, b, e, now) };
+            let value = if e > now {
+                None
+            } else {
+                self.aggregate(metric, b, e, now)
+            };
             let stamp = if metric.stamped_at_end() { e } else { b };
-            out.push(Bucket { start: b, stamp, value });
+            out.push(Bucket {
+                start: b,
+                stamp,
+                value,
+            });
             b = e;
         }
         out
@@ -425,12 +447,21 @@ impl SiteModel {
         self.ensure(now);
         // Quarters whose start lies in [lo, hi).
         let first = time::floor(lo, Res::QuarterHour, self.tz);
-        let first = if first < lo { first + Duration::minutes(15) } else { first };
+        let first = if first < lo {
+            first + Duration::minutes(15)
+        } else {
+            first
+        };
         (lo, hi, self.aggregate(metric, first, hi, now))
     }
 
     /// Sums for `/overview` over quarters starting in [from, to), visible at `now`.
-    pub fn overview(&mut self, from: DateTime<Utc>, to: DateTime<Utc>, now: DateTime<Utc>) -> OverviewSums {
+    pub fn overview(
+        &mut self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> OverviewSums {
         let mut s = OverviewSums::default();
         if !self.spec.has_data() {
             return s;
@@ -522,8 +553,8 @@ pub fn alerts(model: &SiteModel, now: DateTime<Utc>) -> Vec<AlertRec> {
         if first > now {
             break;
         }
-        let (alert_type, category, impact) =
-            ALERT_TYPES[(mix(seed ^ spec.id as u64 ^ k as u64) % ALERT_TYPES.len() as u64) as usize];
+        let (alert_type, category, impact) = ALERT_TYPES
+            [(mix(seed ^ spec.id as u64 ^ k as u64) % ALERT_TYPES.len() as u64) as usize];
         let span = (unit(seed, spec.id, 9, k) * 86_400.0 * 2.0) as i64;
         let last = (first + Duration::seconds(span)).min(now);
         let inv = &spec.inverters[(k as usize) % spec.inverters.len()];
@@ -554,7 +585,14 @@ mod tests {
     fn model(idx: usize) -> (SiteModel, DateTime<Utc>) {
         let start = Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 0).unwrap();
         let spec = Scenario::default_fleet().sites[idx].clone();
-        let m = SiteModel::new(spec, start, GenOptions { seed: 7, late_max_minutes: 45 });
+        let m = SiteModel::new(
+            spec,
+            start,
+            GenOptions {
+                seed: 7,
+                late_max_minutes: 45,
+            },
+        );
         (m, start)
     }
 
@@ -629,16 +667,31 @@ mod tests {
         let (mut m, now) = model(0);
         let tz = m.tz;
         let from = time::local_midnight(NaiveDate::from_ymd_opt(2026, 11, 26).unwrap(), tz);
-        let s = m.series(Metric::SiteEnergy, Res::QuarterHour, from, now + Duration::days(1), now);
+        let s = m.series(
+            Metric::SiteEnergy,
+            Res::QuarterHour,
+            from,
+            now + Duration::days(1),
+            now,
+        );
         assert!(s.first().unwrap().value.is_none(), "midnight is night");
-        assert!(s.iter().any(|b| b.value == Some(0.0)) || s.iter().any(|b| b.value.unwrap_or(0.0) > 0.0));
+        assert!(
+            s.iter().any(|b| b.value == Some(0.0))
+                || s.iter().any(|b| b.value.unwrap_or(0.0) > 0.0)
+        );
         let last = s.last().unwrap();
         assert!(last.start <= now && last.start + Duration::minutes(15) > now);
         assert!(last.value.is_none());
         // Nothing after now.
         assert!(s.iter().all(|b| b.start <= now));
         // Nothing before installation.
-        let s = m.series(Metric::SiteEnergy, Res::Day, m.install - Duration::days(40), m.install + Duration::days(2), now);
+        let s = m.series(
+            Metric::SiteEnergy,
+            Res::Day,
+            m.install - Duration::days(40),
+            m.install + Duration::days(2),
+            now,
+        );
         assert_eq!(s.first().unwrap().start, m.install);
     }
 
@@ -646,17 +699,41 @@ mod tests {
     fn late_buckets_arrive_later() {
         let (mut m, now) = model(0);
         let from = now - Duration::hours(3);
-        let early = m.series(Metric::MeterEnergy(MeterKind::Consumption), Res::QuarterHour, from, now, now);
-        let later = m.series(Metric::MeterEnergy(MeterKind::Consumption), Res::QuarterHour, from, now, now + Duration::hours(1));
+        let early = m.series(
+            Metric::MeterEnergy(MeterKind::Consumption),
+            Res::QuarterHour,
+            from,
+            now,
+            now,
+        );
+        let later = m.series(
+            Metric::MeterEnergy(MeterKind::Consumption),
+            Res::QuarterHour,
+            from,
+            now,
+            now + Duration::hours(1),
+        );
         let nulls_early = early.iter().filter(|b| b.value.is_none()).count();
-        let nulls_later = later.iter().take(early.len()).filter(|b| b.value.is_none()).count();
+        let nulls_later = later
+            .iter()
+            .take(early.len())
+            .filter(|b| b.value.is_none())
+            .count();
         assert!(nulls_early > nulls_later, "{nulls_early} {nulls_later}");
     }
 
     #[test]
     fn pending_site_has_no_data_and_alerts_are_stable() {
         let (mut m, now) = model(3);
-        assert!(m.series(Metric::SiteEnergy, Res::Day, now - Duration::days(5), now, now).is_empty());
+        assert!(m
+            .series(
+                Metric::SiteEnergy,
+                Res::Day,
+                now - Duration::days(5),
+                now,
+                now
+            )
+            .is_empty());
         let (m0, now0) = model(0);
         let a = alerts(&m0, now0);
         let b = alerts(&m0, now0);

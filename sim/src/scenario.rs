@@ -290,7 +290,10 @@ mod tests {
         let mut dedup = serials.clone();
         dedup.sort();
         dedup.dedup();
-        assert!(dedup.len() < serials.len(), "two meters must share a serial");
+        assert!(
+            dedup.len() < serials.len(),
+            "two meters must share a serial"
+        );
         assert!(s
             .sites
             .iter()

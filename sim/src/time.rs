@@ -109,7 +109,9 @@ pub fn next(start: DateTime<Utc>, res: Res, tz: Tz) -> DateTime<Utc> {
     let local = start.with_timezone(&tz).date_naive();
     match res {
         Res::QuarterHour => start + Duration::minutes(15),
-        Res::Hour => floor(start + Duration::hours(1), Res::Hour, tz).max(start + Duration::minutes(15)),
+        Res::Hour => {
+            floor(start + Duration::hours(1), Res::Hour, tz).max(start + Duration::minutes(15))
+        }
         Res::Day => local_midnight(local + Duration::days(1), tz),
         Res::Week => local_midnight(local + Duration::days(7), tz),
         Res::Month => {
@@ -246,8 +248,17 @@ mod tests {
     fn month_and_year_floors_are_local() {
         let sydney: Tz = "Australia/Sydney".parse().unwrap();
         let t = parse_param("2026-01-31T20:00:00Z", sydney).unwrap(); // Feb 1 07:00 local
-        assert_eq!(fmt_local(floor(t, Res::Month, sydney), sydney), "2026-02-01T00:00:00+11:00");
-        assert_eq!(fmt_local(floor(t, Res::Year, sydney), sydney), "2026-01-01T00:00:00+11:00");
-        assert_eq!(fmt_local(floor(t, Res::Week, sydney), sydney), "2026-01-26T00:00:00+11:00");
+        assert_eq!(
+            fmt_local(floor(t, Res::Month, sydney), sydney),
+            "2026-02-01T00:00:00+11:00"
+        );
+        assert_eq!(
+            fmt_local(floor(t, Res::Year, sydney), sydney),
+            "2026-01-01T00:00:00+11:00"
+        );
+        assert_eq!(
+            fmt_local(floor(t, Res::Week, sydney), sydney),
+            "2026-01-26T00:00:00+11:00"
+        );
     }
 }
