@@ -18,7 +18,7 @@ use crate::ratelimit::{Accounting, Admission, Limits};
 use crate::scenario::{MeterKind, Scenario, SiteSpec};
 use crate::time::{self, Res};
 use crate::windows::WindowLimits;
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Timelike, Utc};
 use serde_json::{json, Value};
 use std::sync::Mutex;
 
@@ -124,6 +124,9 @@ pub struct App {
 
 type Handled = Result<Response, Response>;
 
+/// One series a device offers: (wire name, metric, wire unit, base units per wire unit).
+type SeriesDef = (String, Metric, &'static str, f64);
+
 fn bad_request(detail: impl Into<String>) -> Response {
     Response::problem(400, "Bad Request", &detail.into())
 }
@@ -212,11 +215,11 @@ impl App {
             Err(resp) => return Reply::Normal(resp),
         };
         let now = self.clock.now();
-        let admission = self
-            .accounting
-            .lock()
-            .expect("accounting lock")
-            .admit(now, &caller.label(), &path);
+        let admission =
+            self.accounting
+                .lock()
+                .expect("accounting lock")
+                .admit(now, &caller.label(), &path);
         let headers = admission.headers();
         let with_rate = |mut r: Response| {
             for (k, v) in &headers {
@@ -268,7 +271,13 @@ impl App {
                     "API rate limit exceeded",
                 ))
                 .with_header("x-ratelimit-remaining-minute", "0")
-                .with_header("retry-after", "1"),
+                .with_header(
+                    "retry-after",
+                    &self
+                        .clock
+                        .real_secs_for(Duration::seconds(60 - i64::from(now.second())))
+                        .to_string(),
+                ),
             ),
             Some(action) => action
                 .to_reply(normal)
@@ -283,7 +292,12 @@ impl App {
                 .or_else(|| auth.strip_prefix("bearer "))
                 .unwrap_or("");
             let now = self.clock.now();
-            return match self.oauth.lock().expect("oauth lock").check_bearer(token, now) {
+            return match self
+                .oauth
+                .lock()
+                .expect("oauth lock")
+                .check_bearer(token, now)
+            {
                 Ok(grant) => Ok(Caller::Bearer {
                     site_id: grant.site_id as i64,
                     scopes: grant.scopes,
@@ -308,7 +322,11 @@ impl App {
 
     fn route(&self, rest: &str, req: &Request, caller: &Caller, now: DateTime<Utc>) -> Handled {
         if req.method != "GET" {
-            return Err(Response::problem(405, "Method Not Allowed", "Method not allowed"));
+            return Err(Response::problem(
+                405,
+                "Method Not Allowed",
+                "Method not allowed",
+            ));
         }
         let parts: Vec<&str> = rest.trim_start_matches('/').split('/').collect();
         match parts.as_slice() {
@@ -342,8 +360,13 @@ impl App {
                 if *site_id != id {
                     return Err(forbidden("site OAuth grant doesn't include this site"));
                 }
-                let needs_device = matches!(tail.first(), Some(&"inverters" | &"meters" | &"storage"));
-                let scope = if needs_device { "DEVICE_DATA" } else { "SITE_DATA" };
+                let needs_device =
+                    matches!(tail.first(), Some(&"inverters" | &"meters" | &"storage"));
+                let scope = if needs_device {
+                    "DEVICE_DATA"
+                } else {
+                    "SITE_DATA"
+                };
                 if !scopes.iter().any(|s| s == scope) {
                     return Err(forbidden(format!(
                         "The OAuth grant lacks the {scope} scope required by this operation"
@@ -371,9 +394,13 @@ impl App {
             ["storage", sns, "telemetry"] => {
                 self.telemetry(idx, req, now, Family::Storage, Some(sns))
             }
-            ["inverters", sn, metric] => self.device_metric(idx, req, now, Family::Inverters, sn, metric),
+            ["inverters", sn, metric] => {
+                self.device_metric(idx, req, now, Family::Inverters, sn, metric)
+            }
             ["meters", sn, metric] => self.device_metric(idx, req, now, Family::Meters, sn, metric),
-            ["storage", sn, metric] => self.device_metric(idx, req, now, Family::Storage, sn, metric),
+            ["storage", sn, metric] => {
+                self.device_metric(idx, req, now, Family::Storage, sn, metric)
+            }
             _ => Err(not_found()),
         }
     }
@@ -382,7 +409,12 @@ impl App {
 
     /// `from`/`to` in the site's zone; both omitted = today from local midnight to now.
     /// Returns (from, to, explicit).
-    fn window(&self, idx: usize, req: &Request, now: DateTime<Utc>) -> Result<(DateTime<Utc>, DateTime<Utc>, bool), Response> {
+    fn window(
+        &self,
+        idx: usize,
+        req: &Request,
+        now: DateTime<Utc>,
+    ) -> Result<(DateTime<Utc>, DateTime<Utc>, bool), Response> {
         let tz = self.spec(idx).tz();
         match (req.query_one("from"), req.query_one("to")) {
             (None, None) => {
@@ -397,14 +429,18 @@ impl App {
                 }
                 Ok((f, t, true))
             }
-            _ => Err(bad_request("Both 'from' and 'to' must be provided, or neither")),
+            _ => Err(bad_request(
+                "Both 'from' and 'to' must be provided, or neither",
+            )),
         }
     }
 
     fn resolution(req: &Request, allowed: &[Res]) -> Result<Res, Response> {
         let res = match req.query_one("resolution") {
             None => Res::QuarterHour,
-            Some(s) => Res::parse(s).ok_or_else(|| bad_request(format!("Invalid resolution '{s}'")))?,
+            Some(s) => {
+                Res::parse(s).ok_or_else(|| bad_request(format!("Invalid resolution '{s}'")))?
+            }
         };
         if !allowed.contains(&res) {
             return Err(bad_request(format!(
@@ -415,7 +451,13 @@ impl App {
         Ok(res)
     }
 
-    fn check_window(&self, res: Res, from: DateTime<Utc>, to: DateTime<Utc>, explicit: bool) -> Result<(), Response> {
+    fn check_window(
+        &self,
+        res: Res,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        explicit: bool,
+    ) -> Result<(), Response> {
         if !explicit {
             return Ok(());
         }
@@ -426,7 +468,13 @@ impl App {
             .map_err(bad_request)
     }
 
-    fn period(&self, idx: usize, from: DateTime<Utc>, to: DateTime<Utc>, now: DateTime<Utc>) -> Value {
+    fn period(
+        &self,
+        idx: usize,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Value {
         let tz = self.spec(idx).tz();
         let to_s = if to >= now {
             time::fmt_local_nanos(now, tz)
@@ -437,7 +485,8 @@ impl App {
     }
 
     /// The `values` array of one series, scaled by `factor` (base units per wire unit).
-    fn values(&self, idx: usize, metric: Metric, res: Res, from: DateTime<Utc>, to: DateTime<Utc>, now: DateTime<Utc>, factor: f64) -> Value {
+    fn values(&self, idx: usize, metric: Metric, res: Res, span: Span, factor: f64) -> Value {
+        let Span { from, to, now } = span;
         let tz = self.spec(idx).tz();
         let mut model = self.models[idx].lock().expect("model lock");
         if res == Res::Total {
@@ -495,7 +544,10 @@ impl App {
     fn site_details(&self, idx: usize, now: DateTime<Utc>) -> Response {
         let s = self.spec(idx);
         let tz = s.tz();
-        let last = self.models[idx].lock().expect("model lock").last_update(now);
+        let last = self.models[idx]
+            .lock()
+            .expect("model lock")
+            .last_update(now);
         Response::json(
             200,
             &json!({
@@ -513,7 +565,11 @@ impl App {
     }
 
     fn site_series(&self, idx: usize, req: &Request, now: DateTime<Utc>, energy: bool) -> Handled {
-        let allowed: &[Res] = if energy { &Res::ALL } else { &[Res::QuarterHour, Res::Hour] };
+        let allowed: &[Res] = if energy {
+            &Res::ALL
+        } else {
+            &[Res::QuarterHour, Res::Hour]
+        };
         let res = Self::resolution(req, allowed)?;
         let (from, to, explicit) = self.window(idx, req, now)?;
         self.check_window(res, from, to, explicit)?;
@@ -522,14 +578,18 @@ impl App {
         } else {
             power_unit(req.query_one("unit").unwrap_or("W"))?
         };
-        let metric = if energy { Metric::SiteEnergy } else { Metric::SitePower };
+        let metric = if energy {
+            Metric::SiteEnergy
+        } else {
+            Metric::SitePower
+        };
         Ok(Response::json(
             200,
             &json!({
                 "period": self.period(idx, from, to, now),
                 "unit": unit,
                 "resolution": res.wire(),
-                "values": self.values(idx, metric, res, from, to, now, factor),
+                "values": self.values(idx, metric, res, Span { from, to, now }, factor),
             }),
         ))
     }
@@ -537,7 +597,10 @@ impl App {
     fn overview(&self, idx: usize, req: &Request, now: DateTime<Utc>) -> Handled {
         let (from, to, _) = self.window(idx, req, now)?;
         let s = self.spec(idx);
-        let sums = self.models[idx].lock().expect("model lock").overview(from, to, now);
+        let sums = self.models[idx]
+            .lock()
+            .expect("model lock")
+            .overview(from, to, now);
         Ok(Response::json(200, &overview_json(s, &sums)))
     }
 
@@ -547,17 +610,26 @@ impl App {
             return Err(bad_request(format!("Invalid unit '{unit}'")));
         }
         let (kg, km) = self.benefits_metric(idx, now);
-        let (co2, ev) = if unit == "METRIC" { (kg, km) } else { (kg * 2.204_62, km / 1.609_344) };
-        Ok(Response::json(200, &json!({"co2Emissions": wire(co2), "evMiles": wire(ev), "unit": unit})))
+        let (co2, ev) = if unit == "METRIC" {
+            (kg, km)
+        } else {
+            (kg * 2.204_62, km / 1.609_344)
+        };
+        Ok(Response::json(
+            200,
+            &json!({"co2Emissions": wire(co2), "evMiles": wire(ev), "unit": unit}),
+        ))
     }
 
     /// Lifetime CO2 avoided (kg) and EV distance (km) from lifetime production.
     pub fn benefits_metric(&self, idx: usize, now: DateTime<Utc>) -> (f64, f64) {
         let install = self.models[idx].lock().expect("model lock").install;
-        let (_, _, wh) = self.models[idx]
-            .lock()
-            .expect("model lock")
-            .total(Metric::SiteEnergy, install, now, now);
+        let (_, _, wh) = self.models[idx].lock().expect("model lock").total(
+            Metric::SiteEnergy,
+            install,
+            now,
+            now,
+        );
         let kwh = wh.unwrap_or(0.0) / 1000.0;
         (kwh * 0.392, kwh * 6.0)
     }
@@ -566,11 +638,23 @@ impl App {
         let mut m = self.models[idx].lock().expect("model lock");
         let install = m.install;
         let (_, _, wh) = m.total(Metric::SiteEnergy, install, now, now);
-        Response::json(200, &json!({"energy": wh.map(wire).unwrap_or(0.0), "unit": "WH"}))
+        Response::json(
+            200,
+            &json!({"energy": wh.map(wire).unwrap_or(0.0), "unit": "WH"}),
+        )
     }
 
     fn devices(&self, idx: usize, req: &Request) -> Handled {
-        const TYPES: [&str; 8] = ["INVERTER", "BATTERY", "BATTERY_MODULE", "OPTIMIZER", "METER", "EV_CHARGER", "BUI", "GATEWAY"];
+        const TYPES: [&str; 8] = [
+            "INVERTER",
+            "BATTERY",
+            "BATTERY_MODULE",
+            "OPTIMIZER",
+            "METER",
+            "EV_CHARGER",
+            "BUI",
+            "GATEWAY",
+        ];
         let mut wanted: Vec<&str> = req.query_all("types");
         if wanted.is_empty() {
             wanted.push("INVERTER");
@@ -592,14 +676,24 @@ impl App {
         let only_open = match req.query_one("only-open") {
             None | Some("false") => false,
             Some("true") => true,
-            Some(other) => return Err(bad_request(format!("Invalid value '{other}' for only-open"))),
+            Some(other) => {
+                return Err(bad_request(format!(
+                    "Invalid value '{other}' for only-open"
+                )))
+            }
         };
         let page = parse_int(req, "page", 1, 1, i64::MAX)?;
         let size = parse_int(req, "alerts-in-page", 50, 1, 100)?;
         Ok((only_open, page, size))
     }
 
-    fn alert_page(&self, mut all: Vec<gen::AlertRec>, only_open: bool, page: i64, size: i64) -> Response {
+    fn alert_page(
+        &self,
+        mut all: Vec<gen::AlertRec>,
+        only_open: bool,
+        page: i64,
+        size: i64,
+    ) -> Response {
         if only_open {
             all.retain(|a| a.open);
         }
@@ -665,10 +759,24 @@ impl App {
     }
 
     /// Bulk telemetry of one family (optionally a subset of batteries).
-    fn telemetry(&self, idx: usize, req: &Request, now: DateTime<Utc>, family: Family, subset: Option<&str>) -> Handled {
+    fn telemetry(
+        &self,
+        idx: usize,
+        req: &Request,
+        now: DateTime<Utc>,
+        family: Family,
+        subset: Option<&str>,
+    ) -> Handled {
         let allowed: &[Res] = match family {
             Family::Inverters => &Res::ALL,
-            _ => &[Res::QuarterHour, Res::Hour, Res::Day, Res::Week, Res::Month, Res::Year],
+            _ => &[
+                Res::QuarterHour,
+                Res::Hour,
+                Res::Day,
+                Res::Week,
+                Res::Month,
+                Res::Year,
+            ],
         };
         let res = Self::resolution(req, allowed)?;
         let (from, to, explicit) = self.window(idx, req, now)?;
@@ -682,19 +790,25 @@ impl App {
             }
             let mut series = serde_json::Map::new();
             for (name, metric, unit, factor) in metrics {
-                if !metric.supports(res) || (res == Res::Total && !matches!(metric, Metric::InverterEnergy(_))) {
+                if !metric.supports(res)
+                    || (res == Res::Total && !matches!(metric, Metric::InverterEnergy(_)))
+                {
                     continue;
                 }
                 series.insert(
                     name,
-                    json!({"unit": unit, "resolution": res.wire(), "values": self.values(idx, metric, res, from, to, now, factor)}),
+                    json!({"unit": unit, "resolution": res.wire(), "values": self.values(idx, metric, res, Span { from, to, now }, factor)}),
                 );
             }
             devices.insert(key, Value::Object(series));
         }
         if let Some(sns) = subset {
             if devices.len() != sns.split(',').count() {
-                return Err(Response::problem(404, "Not Found", "Unknown storage serial number"));
+                return Err(Response::problem(
+                    404,
+                    "Not Found",
+                    "Unknown storage serial number",
+                ));
             }
         }
         let name = match family {
@@ -709,7 +823,7 @@ impl App {
     }
 
     /// The devices of a family with their series: (key, [(wire name, metric, unit, factor)]).
-    fn telemetry_devices(&self, idx: usize, family: Family) -> Vec<(String, Vec<(String, Metric, &'static str, f64)>)> {
+    fn telemetry_devices(&self, idx: usize, family: Family) -> Vec<(String, Vec<SeriesDef>)> {
         let s = self.spec(idx);
         let soe = match self.opts.soe_scale {
             SoeScale::Fraction => 1.0,
@@ -728,15 +842,22 @@ impl App {
                             ("energy".into(), Metric::InverterEnergy(j), "WH", 1.0),
                             ("voltage".into(), Metric::InverterVoltage(j), "VOLT", 1.0),
                             ("current".into(), Metric::InverterCurrent(j), "AMPERE", 1.0),
-                            ("frequency".into(), Metric::InverterFrequency(j), "HERTZ", 1.0),
+                            (
+                                "frequency".into(),
+                                Metric::InverterFrequency(j),
+                                "HERTZ",
+                                1.0,
+                            ),
                         ],
                     )
                 })
                 .collect(),
             Family::Meters => {
-                let mut out: Vec<(String, Vec<(String, Metric, &'static str, f64)>)> = Vec::new();
+                let mut out: Vec<(String, Vec<SeriesDef>)> = Vec::new();
                 for m in &s.meters {
-                    let Some(prefix) = m.kind.metric_prefix() else { continue };
+                    let Some(prefix) = m.kind.metric_prefix() else {
+                        continue;
+                    };
                     let key = m.telemetry_key();
                     let entry = match out.iter().position(|(k, _)| *k == key) {
                         Some(p) => &mut out[p].1,
@@ -745,8 +866,18 @@ impl App {
                             &mut out.last_mut().expect("just pushed").1
                         }
                     };
-                    entry.push((format!("{prefix}Power"), Metric::MeterPower(m.kind), "W", 1.0));
-                    entry.push((format!("{prefix}Energy"), Metric::MeterEnergy(m.kind), "WH", 1.0));
+                    entry.push((
+                        format!("{prefix}Power"),
+                        Metric::MeterPower(m.kind),
+                        "W",
+                        1.0,
+                    ));
+                    entry.push((
+                        format!("{prefix}Energy"),
+                        Metric::MeterEnergy(m.kind),
+                        "WH",
+                        1.0,
+                    ));
                 }
                 out
             }
@@ -761,8 +892,18 @@ impl App {
                             ("dischargePower".into(), Metric::DischargePower, "W", 1.0),
                             ("chargeEnergy".into(), Metric::ChargeEnergy, "WH", 1.0),
                             ("dischargeEnergy".into(), Metric::DischargeEnergy, "WH", 1.0),
-                            ("remainingEnergy".into(), Metric::RemainingEnergy, "KWH", 1000.0),
-                            ("stateOfEnergy".into(), Metric::StateOfEnergy, "PERCENTAGE", soe),
+                            (
+                                "remainingEnergy".into(),
+                                Metric::RemainingEnergy,
+                                "KWH",
+                                1000.0,
+                            ),
+                            (
+                                "stateOfEnergy".into(),
+                                Metric::StateOfEnergy,
+                                "PERCENTAGE",
+                                soe,
+                            ),
                         ],
                     )
                 })
@@ -771,7 +912,15 @@ impl App {
     }
 
     /// `/inverters/{sn}/{metric}`, `/meters/{sn}/{metric}`, `/storage/{sn}/{metric}`.
-    fn device_metric(&self, idx: usize, req: &Request, now: DateTime<Utc>, family: Family, sn: &str, metric: &str) -> Handled {
+    fn device_metric(
+        &self,
+        idx: usize,
+        req: &Request,
+        now: DateTime<Utc>,
+        family: Family,
+        sn: &str,
+        metric: &str,
+    ) -> Handled {
         // Map the kebab-case path metric to the bulk series name.
         let wanted = kebab_to_camel(metric);
         let devices = self.telemetry_devices(idx, family);
@@ -783,7 +932,10 @@ impl App {
         };
         let res = Self::resolution(req, &Res::ALL)?;
         if !m.supports(res) || res == Res::Total && !matches!(m, Metric::InverterEnergy(_)) {
-            return Err(bad_request(format!("Resolution {} is not supported for {metric}", res.wire())));
+            return Err(bad_request(format!(
+                "Resolution {} is not supported for {metric}",
+                res.wire()
+            )));
         }
         let (from, to, explicit) = self.window(idx, req, now)?;
         self.check_window(res, from, to, explicit)?;
@@ -798,7 +950,7 @@ impl App {
                 "period": self.period(idx, from, to, now),
                 "unit": unit,
                 "resolution": res.wire(),
-                "values": self.values(idx, *m, res, from, to, now, factor),
+                "values": self.values(idx, *m, res, Span { from, to, now }, factor),
             }),
         ))
     }
@@ -872,7 +1024,10 @@ impl App {
         Response {
             status: 200,
             headers: vec![("content-type".into(), "text/html; charset=UTF-8".into())],
-            body: format!("<html><body><h1>SolarEdge Connect (simulated)</h1><ul>{links}</ul></body></html>").into_bytes(),
+            body: format!(
+                "<html><body><h1>SolarEdge Connect (simulated)</h1><ul>{links}</ul></body></html>"
+            )
+            .into_bytes(),
         }
     }
 
@@ -909,7 +1064,8 @@ impl App {
                 v["credits_used_cycle"] = acct.credits_used(now).into();
                 v["next_reset"] = time::fmt_utc(acct.next_reset(now)).into();
                 v["now"] = time::fmt_utc(now).into();
-                v["oauth"] = json!({"refreshes": self.oauth.lock().expect("oauth lock").count_refreshes()});
+                v["oauth"] =
+                    json!({"refreshes": self.oauth.lock().expect("oauth lock").count_refreshes()});
                 Response::json(200, &v)
             }
             ("GET", "clock") => self.clock_json(),
@@ -928,7 +1084,9 @@ impl App {
                 }
                 self.clock_json()
             }
-            ("GET", "faults") => Response::json(200, &self.faults.lock().expect("faults lock").list()),
+            ("GET", "faults") => {
+                Response::json(200, &self.faults.lock().expect("faults lock").list())
+            }
             ("POST", "faults") => {
                 let mut faults = self.faults.lock().expect("faults lock");
                 let added = match body.get("spec").and_then(Value::as_str) {
@@ -974,8 +1132,12 @@ impl App {
                 }
                 Response::json(200, &w.to_json())
             }
-            ("GET", "windows") => Response::json(200, &self.windows.lock().expect("windows lock").to_json()),
-            ("GET", "oauth/grants") => Response::json(200, &self.oauth.lock().expect("oauth lock").grants_json()),
+            ("GET", "windows") => {
+                Response::json(200, &self.windows.lock().expect("windows lock").to_json())
+            }
+            ("GET", "oauth/grants") => {
+                Response::json(200, &self.oauth.lock().expect("oauth lock").grants_json())
+            }
             ("GET", "truth") => match self.truth(req) {
                 Ok(v) => Response::json(200, &v),
                 Err(e) => e,
@@ -999,7 +1161,9 @@ impl App {
             .query_one("site")
             .and_then(|s| s.parse().ok())
             .ok_or_else(|| bad_request("site=ID is required"))?;
-        let idx = self.site_index(site).ok_or_else(|| bad_request("unknown site"))?;
+        let idx = self
+            .site_index(site)
+            .ok_or_else(|| bad_request("unknown site"))?;
         let now = match req.query_one("as_of") {
             Some(t) => DateTime::parse_from_rfc3339(t)
                 .map_err(|e| bad_request(format!("as_of: {e}")))?
@@ -1022,32 +1186,37 @@ impl App {
             None => Res::QuarterHour,
         };
         let mut rows = Vec::new();
-        let push_series = |key: &str, name: &str, metric: Metric, factor_soe: f64, rows: &mut Vec<Value>| {
-            if !metric.supports(res) {
-                return;
-            }
-            let mut model = self.models[idx].lock().expect("model lock");
-            let buckets = if res == Res::Total {
-                let (lo, _, v) = model.total(metric, from, to, now);
-                if model.spec.has_data() {
-                    vec![gen::Bucket { start: lo, stamp: time::trunc_secs(lo), value: v }]
-                } else {
-                    Vec::new()
+        let push_series =
+            |key: &str, name: &str, metric: Metric, factor_soe: f64, rows: &mut Vec<Value>| {
+                if !metric.supports(res) {
+                    return;
                 }
-            } else {
-                model.series(metric, res, from, to, now)
+                let mut model = self.models[idx].lock().expect("model lock");
+                let buckets = if res == Res::Total {
+                    let (lo, _, v) = model.total(metric, from, to, now);
+                    if model.spec.has_data() {
+                        vec![gen::Bucket {
+                            start: lo,
+                            stamp: time::trunc_secs(lo),
+                            value: v,
+                        }]
+                    } else {
+                        Vec::new()
+                    }
+                } else {
+                    model.series(metric, res, from, to, now)
+                };
+                for b in buckets {
+                    rows.push(json!({
+                        "device_key": key,
+                        "metric": name,
+                        "resolution": res.wire(),
+                        "ts_utc": time::fmt_utc(b.stamp),
+                        "utc_offset_min": time::offset_minutes(b.stamp, tz),
+                        "value": b.value.map(|v| wire(v / factor_soe)),
+                    }));
+                }
             };
-            for b in buckets {
-                rows.push(json!({
-                    "device_key": key,
-                    "metric": name,
-                    "resolution": res.wire(),
-                    "ts_utc": time::fmt_utc(b.stamp),
-                    "utc_offset_min": time::offset_minutes(b.stamp, tz),
-                    "value": b.value.map(|v| wire(v / factor_soe)),
-                }));
-            }
-        };
         match family {
             "energy" => push_series("", "energy", Metric::SiteEnergy, 1.0, &mut rows),
             "power" => push_series("", "power", Metric::SitePower, 1.0, &mut rows),
@@ -1063,7 +1232,11 @@ impl App {
                             continue;
                         }
                         // Normalised units: only the ratio keeps its wire scale.
-                        let f = if metric == Metric::StateOfEnergy { factor } else { 1.0 };
+                        let f = if metric == Metric::StateOfEnergy {
+                            factor
+                        } else {
+                            1.0
+                        };
                         push_series(&key, &name, metric, f, &mut rows);
                     }
                 }
@@ -1074,7 +1247,11 @@ impl App {
                 while day <= last {
                     let a = time::local_midnight(day, tz);
                     let b = time::local_midnight(day + Duration::days(1), tz);
-                    let sums = self.models[idx].lock().expect("model lock").overview(a, b.min(now), now);
+                    let sums =
+                        self.models[idx]
+                            .lock()
+                            .expect("model lock")
+                            .overview(a, b.min(now), now);
                     let mut v = overview_json(self.spec(idx), &sums);
                     v["local_date"] = day.to_string().into();
                     rows.push(v);
@@ -1093,6 +1270,14 @@ impl App {
         }
         Ok(json!({"site": site, "family": family, "as_of": time::fmt_utc(now), "rows": rows}))
     }
+}
+
+/// A request window answered at `now`.
+#[derive(Clone, Copy, Debug)]
+struct Span {
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    now: DateTime<Utc>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -1126,7 +1311,9 @@ fn parse_int(req: &Request, key: &str, default: i64, min: i64, max: i64) -> Resu
         None => Ok(default),
         Some(s) => match s.parse::<i64>() {
             Ok(n) if (min..=max).contains(&n) => Ok(n),
-            _ => Err(bad_request(format!("Invalid value '{s}' for {key}; allowed {min}..{max}"))),
+            _ => Err(bad_request(format!(
+                "Invalid value '{s}' for {key}; allowed {min}..{max}"
+            ))),
         },
     }
 }
@@ -1169,7 +1356,9 @@ fn kebab_to_camel(s: &str) -> String {
 fn pct(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -1196,7 +1385,13 @@ fn parse_body(req: &Request) -> Value {
 fn overview_json(s: &SiteSpec, sums: &gen::OverviewSums) -> Value {
     let metered = s.has_consumption_meter();
     let battery = s.battery.is_some();
-    let opt = |cond: bool, v: f64| if cond && sums.any { json!(wire(v)) } else { Value::Null };
+    let opt = |cond: bool, v: f64| {
+        if cond && sums.any {
+            json!(wire(v))
+        } else {
+            Value::Null
+        }
+    };
     json!({
         "siteId": s.id,
         "production": {

@@ -5,12 +5,12 @@ pub mod gen;
 pub mod scenario;
 pub mod time;
 
+pub mod app;
 pub mod clock;
 pub mod faults;
 pub mod http;
 pub mod oauth;
 pub mod ratelimit;
-pub mod app;
 pub mod windows;
 
 use std::sync::Arc;
@@ -45,7 +45,8 @@ impl Running {
 /// Bind `listen` (port 0 picks a free port) and serve the simulated API.
 pub fn start(opts: app::SimOptions, listen: &str) -> Result<Running, String> {
     let app = Arc::new(app::App::new(opts)?);
-    let server = http::Server::bind(listen).map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    let server =
+        http::Server::bind(listen).map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     let handler_app = app.clone();
     let handle = http::spawn(server, Arc::new(move |req| handler_app.handle(req)));
     Ok(Running {

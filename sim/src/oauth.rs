@@ -51,7 +51,7 @@ pub struct Client {
 }
 
 impl Client {
-    /// A client with both permissions enabled.
+    /// A client with both permissions enabled (the reference's setup step).
     pub fn new(client_id: &str, client_secret: &str, redirect_url: &str) -> Client {
         Client {
             client_id: client_id.into(),
@@ -131,6 +131,12 @@ impl BearerError {
                 self.description()
             ),
         )
+    }
+}
+
+impl std::fmt::Display for BearerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.description())
     }
 }
 
@@ -264,8 +270,8 @@ pub struct OAuth {
 }
 
 impl OAuth {
-    /// Empty service; tokens are derived from `seed` (same seed, same calls
-    /// → same tokens).
+    /// Empty service (add clients with [`OAuth::register_client`]); tokens
+    /// are derived from `seed` (same seed, same calls → same tokens).
     pub fn new(seed: u64) -> OAuth {
         OAuth {
             clients: Vec::new(),
@@ -361,6 +367,13 @@ impl OAuth {
             params.push(("state", s.to_string()));
         }
         Ok(with_query(&client.redirect_url, &params))
+    }
+
+    /// [`OAuth::token`] for a JSON body (or a form body turned into a JSON
+    /// object of strings).
+    pub fn token_json(&mut self, body: &Value, now: DateTime<Utc>) -> Result<Value, OAuthError> {
+        let req = TokenRequest::from_json(body)?;
+        self.token(&req, now)
     }
 
     /// The token endpoint: `authorization_code` and `refresh_token` grants.
@@ -561,6 +574,16 @@ impl OAuth {
         self.refreshes
     }
 
+    /// Summary for the admin stats endpoint.
+    pub fn stats(&self) -> Value {
+        json!({
+            "clients": self.clients.iter().map(|c| &c.client_id).collect::<Vec<_>>(),
+            "pending_codes": self.codes.len(),
+            "refreshes": self.refreshes,
+            "grants": self.grants_json(),
+        })
+    }
+
     /// Every grant with its tokens and expiries (a test tool: tokens shown).
     pub fn grants_json(&self) -> Value {
         let ts = |t: DateTime<Utc>| t.to_rfc3339();
@@ -741,7 +764,7 @@ mod tests {
         let mut o = service();
         o.set_echo_state(false);
         let url = o
-            .authorize(ID, 1, &[], None, None, Some("xyz"), t0())
+            .authorize(ID, 1, &[], Some(24), None, Some("xyz"), t0())
             .unwrap();
         assert_eq!(query_param(&url, "state"), None);
     }
@@ -750,17 +773,19 @@ mod tests {
     fn authorize_validates_input() {
         let mut o = service();
         let err = o
-            .authorize("nope", 1, &[], None, None, None, t0())
+            .authorize("nope", 1, &[], Some(24), None, None, t0())
             .unwrap_err();
         assert_eq!(err.error, "invalid_client");
         let err = o
-            .authorize(ID, 1, &parse_scope("ADMIN"), None, None, None, t0())
+            .authorize(ID, 1, &parse_scope("ADMIN"), Some(24), None, None, t0())
             .unwrap_err();
         assert_eq!(err.error, "invalid_scope");
-        let err = o
-            .authorize(ID, 1, &[], Some(25), None, None, t0())
-            .unwrap_err();
-        assert_eq!(err.error, "invalid_request");
+        for months in [Some(0), Some(25)] {
+            let err = o
+                .authorize(ID, 1, &[], months, None, None, t0())
+                .unwrap_err();
+            assert_eq!(err.error, "invalid_request");
+        }
     }
 
     #[test]
@@ -769,11 +794,17 @@ mod tests {
         let url = o.authorize(ID, 42, &[], None, None, None, t0()).unwrap();
         let code = query_param(&url, "code").unwrap();
         o.token(&code_req(&code), t0()).unwrap();
+        // No access_duration: 24 months; no scope: every permission.
+        let g = &o.grants_json()[0];
+        assert_eq!(g["ends"], (t0() + Months::new(24)).to_rfc3339());
+        assert_eq!(g["scopes"], json!(["SITE_DATA", "DEVICE_DATA"]));
         let err = o.token(&code_req(&code), t0()).unwrap_err();
         assert_eq!(err.error, "invalid_grant");
         assert!(err.description.contains("invalid code"));
 
-        let url = o.authorize(ID, 42, &[], None, None, None, t0()).unwrap();
+        let url = o
+            .authorize(ID, 42, &[], Some(24), None, None, t0())
+            .unwrap();
         let code = query_param(&url, "code").unwrap();
         let late = t0() + Duration::seconds(CODE_TTL_SECS);
         let err = o.token(&code_req(&code), late).unwrap_err();
@@ -783,7 +814,9 @@ mod tests {
     #[test]
     fn client_and_grant_type_errors() {
         let mut o = service();
-        let url = o.authorize(ID, 42, &[], None, None, None, t0()).unwrap();
+        let url = o
+            .authorize(ID, 42, &[], Some(24), None, None, t0())
+            .unwrap();
         let code = query_param(&url, "code").unwrap();
         let mut req = code_req(&code);
         req.client_secret = Some("wrong".into());
@@ -941,6 +974,25 @@ mod tests {
             .unwrap();
         let g = o.check_bearer(&s(&tok, "access_token"), t0()).unwrap();
         assert_eq!((g.site_id, g.has_scope("DEVICE_DATA")), (9, false));
+    }
+
+    #[test]
+    fn token_accepts_a_json_or_form_shaped_value() {
+        let mut o = service();
+        let url = o
+            .authorize(ID, 42, &[], Some(24), None, None, t0())
+            .unwrap();
+        let code = query_param(&url, "code").unwrap();
+        let body = json!({"grant_type": "authorization_code", "code": code,
+                          "client_id": ID, "client_secret": SECRET});
+        assert!(o.token_json(&body, t0()).is_ok());
+        let err = o
+            .token_json(&json!(["not", "an", "object"]), t0())
+            .unwrap_err();
+        assert_eq!(err.error, "invalid_request");
+        assert_eq!(err.to_response().status, 400);
+        assert_eq!(o.stats()["grants"].as_array().unwrap().len(), 1);
+        assert_eq!(BearerError::Expired.to_string(), "The access token expired");
     }
 
     #[test]

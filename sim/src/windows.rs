@@ -77,9 +77,9 @@ impl WindowLimits {
             None
         } else {
             let (num, unit) = span.split_at(span.len().saturating_sub(1));
-            let n: i64 = num
-                .parse()
-                .map_err(|_| format!("window override `{spec}`: span must be like 12h, 7d, 90m or none"))?;
+            let n: i64 = num.parse().map_err(|_| {
+                format!("window override `{spec}`: span must be like 12h, 7d, 90m or none")
+            })?;
             Some(match unit {
                 "m" => Duration::minutes(n),
                 "h" => Duration::hours(n),
@@ -139,8 +139,12 @@ mod tests {
     fn documented_profile_refuses_13_hours_of_quarter_hours() {
         let w = WindowLimits::profile(Profile::Documented);
         let a = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
-        assert!(w.check(Res::QuarterHour, a, a + Duration::hours(12)).is_ok());
-        let e = w.check(Res::QuarterHour, a, a + Duration::hours(13)).unwrap_err();
+        assert!(w
+            .check(Res::QuarterHour, a, a + Duration::hours(12))
+            .is_ok());
+        let e = w
+            .check(Res::QuarterHour, a, a + Duration::hours(13))
+            .unwrap_err();
         assert!(e.contains("exceeds") && e.contains("12 hours"), "{e}");
         assert!(w.check(Res::Year, a, a + Duration::days(4000)).is_ok());
     }
@@ -154,7 +158,9 @@ mod tests {
         w.override_spec("QUARTER_HOUR=2d").unwrap();
         assert!(w.check(Res::QuarterHour, a, a + Duration::days(3)).is_err());
         w.override_spec("QUARTER_HOUR=none").unwrap();
-        assert!(w.check(Res::QuarterHour, a, a + Duration::days(300)).is_ok());
+        assert!(w
+            .check(Res::QuarterHour, a, a + Duration::days(300))
+            .is_ok());
         assert!(w.override_spec("FORTNIGHT=2d").is_err());
         assert!(w.override_spec("DAY=2w").is_err());
     }
