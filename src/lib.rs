@@ -5,5 +5,11 @@
 //! this library so unit tests and benchmarks can reach it. See ARCHITECTURE.md for the map.
 
 pub mod api;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod exit;
+pub mod harvest;
+pub mod logging;
 pub mod model;
 pub mod store;

@@ -1,1 +1,39 @@
-fn main() {}
+//! The `seh` binary: parse arguments, start logging, run the command, exit with its code.
+//! Everything else lives in the library (`src/lib.rs`).
+
+use argh::FromArgs;
+use seh::cli::Args;
+use seh::exit::Exit;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let argv: Vec<String> = std::env::args().collect();
+    let strs: Vec<&str> = argv.iter().map(String::as_str).collect();
+    let args = match Args::from_args(&["seh"], strs.get(1..).unwrap_or(&[])) {
+        Ok(a) => a,
+        Err(early) => {
+            // `--help` is a success; a usage error exits 2 like any configuration error.
+            return if early.status.is_ok() {
+                println!("{}\n{}", early.output, seh::exit::TABLE);
+                ExitCode::SUCCESS
+            } else {
+                eprintln!("{}", early.output.trim_end());
+                eprintln!("Run seh --help for usage.");
+                ExitCode::from(Exit::Config.code())
+            };
+        }
+    };
+    if args.version {
+        println!("seh {}", env!("CARGO_PKG_VERSION"));
+        return ExitCode::SUCCESS;
+    }
+    seh::logging::init(seh::logging::level(args.verbose, args.quiet));
+    match seh::commands::run(args) {
+        Ok(exit) => ExitCode::from(exit.code()),
+        Err(fatal) => {
+            // One line: the context chain joined with ": ".
+            eprintln!("seh: {:#}", fatal.error);
+            ExitCode::from(fatal.exit.code())
+        }
+    }
+}

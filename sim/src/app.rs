@@ -221,11 +221,14 @@ impl App {
                 .expect("accounting lock")
                 .admit(now, &caller.label(), &path);
         let headers = admission.headers();
+        // The `date` header tells the virtual time, as a real server's tells the real time;
+        // clients that trust the server's clock (a Pi has no RTC) follow the simulation.
+        let date = crate::http::http_date(now);
         let with_rate = |mut r: Response| {
             for (k, v) in &headers {
                 r = r.with_header(k, v);
             }
-            r
+            r.with_header("date", &date)
         };
         match admission {
             Admission::Allowed { .. } => {}

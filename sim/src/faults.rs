@@ -344,7 +344,7 @@ impl Rule {
             None => true,
         };
         let nth_ok = f.nth.is_none_or(|n| self.seen == n);
-        let every_ok = f.every.is_none_or(|n| self.seen % n == 0);
+        let every_ok = f.every.is_none_or(|n| self.seen.is_multiple_of(n));
         let times_ok = f.times.is_none_or(|k| self.fired < k);
         draw_ok && nth_ok && every_ok && times_ok
     }

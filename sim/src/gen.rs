@@ -242,7 +242,11 @@ impl SiteModel {
         let day_clear = 0.25 + 0.75 * unit(seed, spec.id, 1, day_index).powf(0.6);
         let hour_var = 0.8 + 0.2 * unit(seed, spec.id, 2, day_index * 24 + i64::from(local.hour()));
         let q_var = 0.9 + 0.1 * unit(seed, spec.id, 3, i);
-        let awake = sin_el > (-1.0f64).to_radians().sin();
+        // The inverter wakes in twilight, a little before sunrise, and reports 0.0 until
+        // the sun is up (L04: nulls until 05:45, 0.0 from 06:00). Four degrees is more
+        // than the sun climbs in a quarter-hour anywhere, so every day has a 0.0 at dawn
+        // and at dusk.
+        let awake = sin_el > (-4.0f64).to_radians().sin();
         let pv = if awake {
             let kw = spec.peak_kw * 0.82 * sin_el.max(0.0).powf(1.1) * day_clear * hour_var * q_var;
             Some(r3(kw * 250.0))
@@ -393,8 +397,9 @@ impl SiteModel {
     /// The buckets of `metric` at `res` for a [from, to) request answered at `now`.
     ///
     /// Buckets start from the bucket containing `from` (never before the installation's
-    /// bucket), stop before `to` and never lie in the future; the bucket still running at
-    /// `now` is present with a `null` value. Quarters that have not arrived yet (late) count
+    /// bucket), stop before `to` and never lie in the future; the quarter-hour still
+    /// running at `now` is present with a `null` value, a coarser running bucket with the
+    /// quarters that have arrived so far. Quarters that have not arrived yet (late) count
     /// as missing, so a freshly closed hour or day can be partial until they arrive.
     pub fn series(
         &mut self,
@@ -414,7 +419,10 @@ impl SiteModel {
         let mut out = Vec::new();
         while b < to && b <= now {
             let e = time::next(b, res, tz);
-            let value = if e > now {
+            // The running quarter-hour is not reported yet (L04: null for the open
+            // bucket); a running hour, day, month or year holds what has arrived so far
+            // (S4: today's overview equals today's DAY bucket).
+            let value = if e > now && res == Res::QuarterHour {
                 None
             } else {
                 self.aggregate(metric, b, e, now)

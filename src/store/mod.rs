@@ -1,1 +1,418 @@
-//! Local SQLite store (being written).
+//! The local SQLite store: the only module that opens the database file.
+//!
+//! It owns the connection ([`Store`]), the write transaction handed to the harvester
+//! ([`Tx`]), the typed [`Error`] the callers branch on, and the conventions every table
+//! follows (docs/SCHEMA.md has them in full):
+//!
+//! - instants are written as UTC text `YYYY-MM-DDTHH:MM:SSZ`, only by [`fmt_ts`];
+//! - every data row carries `updated_at` and `change_seq`, stamped only when the row is
+//!   inserted or its values actually change;
+//! - an incoming NULL never overwrites a stored value (the "null rule", see `upsert_sql`).
+//!
+//! It must not do HTTP, read configuration, or know about `api` wire types: it stores the
+//! plain rows of [`crate::model`]. Process-level locking (one harvester at a time) is the
+//! caller's business; the store only makes sure contention surfaces as [`Error::Locked`].
+//!
+//! The submodules each add methods to [`Store`] or [`Tx`] for one kind of data:
+//! `series` (energy, power, telemetry), `entities` (sites, devices, alerts, overview,
+//! benefits, power flow), `raw` (the response archive), `state` (sync cursors) and `calls`
+//! (the API call ledger and the run log).
+
+mod calls;
+mod entities;
+mod migrations;
+mod raw;
+mod read;
+mod series;
+mod state;
+
+use std::fmt;
+use std::path::Path;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{ffi, Connection, OpenFlags, TransactionBehavior};
+
+pub use calls::{ApiCall, Run, RunSummary};
+pub use migrations::KNOWN_VERSION;
+pub use raw::{canonical_query, RawResponse};
+pub use read::SiteRow;
+pub use series::SeriesKind;
+pub use state::{SyncState, FLEET_SITE_ID};
+
+/// How long a statement waits for another connection's lock before failing with
+/// [`Error::Locked`].
+const BUSY_TIMEOUT: Duration = Duration::from_millis(5000);
+
+/// Tables whose rows are derived from the raw archive; `clear_derived_tables` empties them
+/// and `reprocess` refills them.
+///
+/// `seh_sync_state` is deliberately absent: it also holds what the archive cannot tell
+/// (errors, tier refusals), and losing the cursors would make the next harvest re-fetch
+/// the whole history, which costs credits.
+const DERIVED_TABLES: [&str; 11] = [
+    "seh_sites",
+    "seh_devices",
+    "seh_overview",
+    "seh_environmental_benefits",
+    "seh_alerts",
+    "seh_power_flow",
+    "seh_energy",
+    "seh_power",
+    "seh_inverter_telemetry",
+    "seh_meter_telemetry",
+    "seh_storage_telemetry",
+];
+
+/// Every table of the schema, in the order `row_counts` reports them.
+const ALL_TABLES: [&str; 16] = [
+    "seh_sites",
+    "seh_devices",
+    "seh_overview",
+    "seh_environmental_benefits",
+    "seh_alerts",
+    "seh_power_flow",
+    "seh_energy",
+    "seh_power",
+    "seh_inverter_telemetry",
+    "seh_meter_telemetry",
+    "seh_storage_telemetry",
+    "seh_raw_responses",
+    "seh_sync_state",
+    "seh_api_calls",
+    "seh_runs",
+    "seh_change_counter",
+];
+
+/// Errors of the store, shaped for the caller to branch on.
+///
+/// The variants carrying `query` hold a short description of the statement that failed
+/// (never the SQL values), following rusqlite_migration's `RusqliteError { query, err }`.
+#[derive(Debug)]
+pub enum Error {
+    /// Another connection held the lock for longer than the busy timeout
+    /// (`SQLITE_BUSY`, `SQLITE_LOCKED`).
+    Locked {
+        query: &'static str,
+        source: rusqlite::Error,
+    },
+    /// The database file (or its directory) cannot be written (`SQLITE_READONLY`).
+    ReadOnly {
+        query: &'static str,
+        source: rusqlite::Error,
+    },
+    /// The disk or the database is full (`SQLITE_FULL`).
+    DiskFull {
+        query: &'static str,
+        source: rusqlite::Error,
+    },
+    /// The file is damaged or is not an SQLite database (`SQLITE_CORRUPT`, `SQLITE_NOTADB`).
+    Corrupt {
+        query: &'static str,
+        source: rusqlite::Error,
+    },
+    /// The database was written by a newer seh; opening it could lose data.
+    TooNew { found: i64, known: i64 },
+    /// Any other SQLite failure.
+    Sql {
+        query: &'static str,
+        source: rusqlite::Error,
+    },
+    /// The file could not be opened or read (`SQLITE_CANTOPEN`, `SQLITE_IOERR`), or a raw
+    /// body could not be (de)compressed.
+    Io {
+        what: &'static str,
+        source: std::io::Error,
+    },
+    /// The caller handed rows the store cannot take (a programming error upstream, such as
+    /// a power series whose unit is not W).
+    Invalid { what: &'static str },
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Locked { query, .. } => {
+                write!(
+                    f,
+                    "could not {query}: database is locked by another process"
+                )
+            }
+            Error::ReadOnly { query, .. } => write!(f, "could not {query}: database is read-only"),
+            Error::DiskFull { query, .. } => write!(f, "could not {query}: disk is full"),
+            Error::Corrupt { query, .. } => {
+                write!(f, "could not {query}: database file is corrupt")
+            }
+            Error::TooNew { found, known } => write!(
+                f,
+                "database schema version {found} is newer than this seh supports ({known})"
+            ),
+            Error::Sql { query, .. } => write!(f, "could not {query}"),
+            Error::Io { what, .. } => write!(f, "could not {what}"),
+            Error::Invalid { what } => write!(f, "invalid input to the store: {what}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Locked { source, .. }
+            | Error::ReadOnly { source, .. }
+            | Error::DiskFull { source, .. }
+            | Error::Corrupt { source, .. }
+            | Error::Sql { source, .. } => Some(source),
+            Error::Io { source, .. } => Some(source),
+            Error::TooNew { .. } | Error::Invalid { .. } => None,
+        }
+    }
+}
+
+/// Sorts a rusqlite error into the [`Error`] variant the caller branches on, by the
+/// primary result code (the low byte of the extended code).
+pub(crate) fn classify(query: &'static str, source: rusqlite::Error) -> Error {
+    let primary = source.sqlite_error().map(|e| e.extended_code & 0xff);
+    match primary {
+        Some(ffi::SQLITE_BUSY | ffi::SQLITE_LOCKED) => Error::Locked { query, source },
+        Some(ffi::SQLITE_READONLY) => Error::ReadOnly { query, source },
+        Some(ffi::SQLITE_FULL) => Error::DiskFull { query, source },
+        Some(ffi::SQLITE_CORRUPT | ffi::SQLITE_NOTADB) => Error::Corrupt { query, source },
+        Some(ffi::SQLITE_CANTOPEN | ffi::SQLITE_IOERR) => Error::Io {
+            what: query,
+            source: std::io::Error::other(source),
+        },
+        _ => Error::Sql { query, source },
+    }
+}
+
+/// Shorthand for `.map_err(|e| classify(query, e))`.
+pub(crate) trait Context<T> {
+    fn ctx(self, query: &'static str) -> Result<T, Error>;
+}
+
+impl<T> Context<T> for rusqlite::Result<T> {
+    fn ctx(self, query: &'static str) -> Result<T, Error> {
+        self.map_err(|e| classify(query, e))
+    }
+}
+
+/// Formats an instant the one way the store writes instants: `YYYY-MM-DDTHH:MM:SSZ`.
+///
+/// Sub-second parts are dropped; API buckets and fetch times never need them, and one
+/// fixed width keeps text comparison equal to time comparison.
+pub fn fmt_ts(t: &DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+/// Parses an instant written by [`fmt_ts`] (any RFC 3339 form is accepted).
+pub(crate) fn parse_ts(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// Builds `INSERT ... ON CONFLICT DO UPDATE` for a data table, applying the null rule and
+/// the change_seq contract in one place.
+///
+/// Parameters bind in the order `key`, `cols`, then `updated_at`, `change_seq`. On conflict
+/// each column becomes `COALESCE(new, old)` (an incoming NULL never overwrites a value),
+/// and the update only happens when some incoming non-NULL value differs from the stored
+/// one, so a repeated identical upsert changes nothing and keeps the row's change_seq.
+pub(crate) fn upsert_sql(table: &str, key: &[&str], cols: &[&str]) -> String {
+    let all: Vec<&str> = key
+        .iter()
+        .chain(cols)
+        .copied()
+        .chain(["updated_at", "change_seq"])
+        .collect();
+    let placeholders: Vec<String> = (1..=all.len()).map(|i| format!("?{i}")).collect();
+    let set: Vec<String> = cols
+        .iter()
+        .map(|c| format!("{c} = COALESCE(excluded.{c}, {table}.{c})"))
+        .chain([
+            "updated_at = excluded.updated_at".to_owned(),
+            "change_seq = excluded.change_seq".to_owned(),
+        ])
+        .collect();
+    let differs: Vec<String> = cols
+        .iter()
+        .map(|c| format!("(excluded.{c} IS NOT NULL AND excluded.{c} IS NOT {table}.{c})"))
+        .collect();
+    format!(
+        "INSERT INTO {table} ({}) VALUES ({}) ON CONFLICT ({}) DO UPDATE SET {} WHERE {}",
+        all.join(", "),
+        placeholders.join(", "),
+        key.join(", "),
+        set.join(", "),
+        differs.join(" OR "),
+    )
+}
+
+/// The local database: one connection, migrated to [`KNOWN_VERSION`] on open.
+pub struct Store {
+    conn: Connection,
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.conn.path())
+            .finish()
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path`, sets the pragmas and migrates it.
+    ///
+    /// Fails with [`Error::TooNew`] when a newer seh has written the file, and with
+    /// [`Error::ReadOnly`] when the file cannot be written.
+    pub fn open(path: impl AsRef<Path>) -> Result<Store, Error> {
+        Store::open_with_flags(path.as_ref(), OpenFlags::default())
+    }
+
+    /// A fresh, migrated in-memory database, for tests and dry runs.
+    pub fn open_in_memory() -> Result<Store, Error> {
+        let conn = Connection::open_in_memory().ctx("open in-memory database")?;
+        Store::setup(conn)
+    }
+
+    fn open_with_flags(path: &Path, flags: OpenFlags) -> Result<Store, Error> {
+        let conn = Connection::open_with_flags(path, flags).ctx("open database")?;
+        // SQLite silently falls back to read-only when the file is not writable; say so
+        // now rather than at the first write in the middle of a harvest.
+        if conn.is_readonly(rusqlite::MAIN_DB).ctx("open database")? {
+            let source = rusqlite::Error::SqliteFailure(
+                ffi::Error::new(ffi::SQLITE_READONLY),
+                Some("database opened read-only".to_owned()),
+            );
+            return Err(Error::ReadOnly {
+                query: "open database",
+                source,
+            });
+        }
+        Store::setup(conn)
+    }
+
+    fn setup(mut conn: Connection) -> Result<Store, Error> {
+        conn.busy_timeout(BUSY_TIMEOUT).ctx("set busy timeout")?;
+        // Checked before the pragmas so a newer file is not even switched to WAL.
+        migrations::check_version(&conn)?;
+        let mode: String = conn
+            .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
+            .ctx("set journal mode")?;
+        // In-memory databases answer "memory"; file systems without shared memory answer
+        // "delete". Both work, only without concurrent readers.
+        if mode != "wal" && mode != "memory" {
+            log::warn!("SQLite refused WAL mode (got {mode}); readers will block the harvester");
+        }
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .ctx("set synchronous")?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .ctx("set foreign_keys")?;
+        // Enough for every statement of every module, so none is re-prepared per batch.
+        conn.set_prepared_statement_cache_capacity(64);
+        migrations::migrate(&mut conn)?;
+        Ok(Store { conn })
+    }
+
+    /// The schema version (`PRAGMA user_version`) of the open database.
+    pub fn schema_version(&self) -> Result<i64, Error> {
+        migrations::user_version(&self.conn)
+    }
+
+    /// Runs `f` in one write transaction (`BEGIN IMMEDIATE`), committing when it returns
+    /// `Ok` and rolling everything back when it returns `Err`.
+    ///
+    /// This is how the harvester writes a raw response, the rows parsed from it and the
+    /// advanced cursor atomically. `E` lets the closure return the caller's own error
+    /// type; store errors convert into it.
+    pub fn transaction<T, E>(&mut self, f: impl FnOnce(&mut Tx<'_>) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<Error>,
+    {
+        let inner = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .ctx("begin write transaction")?;
+        let mut tx = Tx {
+            tx: inner,
+            now: fmt_ts(&Utc::now()),
+            seq: None,
+        };
+        // Dropping `tx` on the error path rolls back.
+        let out = f(&mut tx)?;
+        tx.tx.commit().ctx("commit write transaction")?;
+        Ok(out)
+    }
+
+    /// Row count of every table, in schema order.
+    pub fn row_counts(&self) -> Result<Vec<(&'static str, i64)>, Error> {
+        ALL_TABLES
+            .iter()
+            .map(|&table| {
+                let n = self
+                    .conn
+                    .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
+                    .ctx("count rows")?;
+                Ok((table, n))
+            })
+            .collect()
+    }
+
+    /// The last change marker handed out; a pusher records it as "pushed up to" after
+    /// pushing every row with a larger `change_seq`.
+    pub fn change_seq(&self) -> Result<i64, Error> {
+        self.conn
+            .query_row("SELECT seq FROM seh_change_counter WHERE id = 1", [], |r| {
+                r.get(0)
+            })
+            .ctx("read change counter")
+    }
+
+    /// Empties every data table (the ones `reprocess` rebuilds from the raw archive) in one
+    /// transaction. Keeps the raw archive, the sync cursors, the call ledger, the run log
+    /// and the change counter (which must never go backwards).
+    pub fn clear_derived_tables(&mut self) -> Result<(), Error> {
+        self.transaction(|tx| {
+            for table in DERIVED_TABLES {
+                tx.tx
+                    .execute(&format!("DELETE FROM {table}"), [])
+                    .ctx("clear derived tables")?;
+            }
+            Ok(())
+        })
+    }
+}
+
+/// A write transaction, see [`Store::transaction`]. The per-family write methods live in
+/// the submodules.
+pub struct Tx<'a> {
+    tx: rusqlite::Transaction<'a>,
+    /// `updated_at` for every row this transaction writes.
+    now: String,
+    /// This transaction's change marker, taken from `seh_change_counter` on first use.
+    seq: Option<i64>,
+}
+
+impl Tx<'_> {
+    /// The change marker of this transaction, bumping the counter on first use so a
+    /// transaction that writes nothing does not consume one.
+    fn change_seq(&mut self) -> Result<i64, Error> {
+        if let Some(seq) = self.seq {
+            return Ok(seq);
+        }
+        let seq = self
+            .tx
+            .query_row(
+                "UPDATE seh_change_counter SET seq = seq + 1 WHERE id = 1 RETURNING seq",
+                [],
+                |r| r.get(0),
+            )
+            .ctx("bump change counter")?;
+        self.seq = Some(seq);
+        Ok(seq)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,94 @@
+//! Command-line arguments (the "low args"), parsed by argh. Nothing here validates beyond
+//! syntax; `config` turns these plus the file and environment into a `Config`.
+
+use argh::FromArgs;
+use std::path::PathBuf;
+
+/// seh (SolarEdge Harvest): keep a complete local copy of your SolarEdge Monitoring API V2
+/// data in SQLite.
+#[derive(FromArgs, Debug)]
+#[argh(
+    example = "seh init\nseh check\nseh sync\nseh status",
+    note = "Configuration: --config, $SEH_CONFIG, ./seh.toml, $XDG_CONFIG_HOME/seh/seh.toml, /etc/seh/seh.toml; environment SEH_API_KEY, SEH_API_BASE_URL, SEH_DATABASE override it.",
+    error_code(0, "everything asked for was done"),
+    error_code(1, "some families or sites failed; everything else was saved"),
+    error_code(2, "configuration, usage or credential error"),
+    error_code(3, "another seh run holds the database lock"),
+    error_code(
+        4,
+        "the database cannot be opened or written (locked, read-only, full, corrupt)"
+    ),
+    error_code(
+        5,
+        "the monthly API credits are exhausted; fetching resumes after the reset"
+    ),
+    error_code(
+        130,
+        "interrupted (Ctrl-C/SIGTERM); the last completed response was saved"
+    )
+)]
+pub struct Args {
+    /// configuration file (default: search $SEH_CONFIG, ./seh.toml, ~/.config/seh, /etc/seh)
+    #[argh(option)]
+    pub config: Option<PathBuf>,
+    /// more log output (repeat for trace)
+    #[argh(switch, short = 'v')]
+    pub verbose: u8,
+    /// less log output (repeat for errors only)
+    #[argh(switch, short = 'q')]
+    pub quiet: u8,
+    /// print the version and exit
+    #[argh(switch)]
+    pub version: bool,
+    #[argh(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(FromArgs, Debug)]
+#[argh(subcommand)]
+pub enum Command {
+    Init(InitArgs),
+    Check(CheckArgs),
+    Sync(SyncArgs),
+    Status(StatusArgs),
+    Reprocess(ReprocessArgs),
+}
+
+/// Write a commented example config if none exists, and create or migrate the database.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "init")]
+pub struct InitArgs {}
+
+/// Prove the credential works: list the sites it sees and the rate-limit headers. Writes nothing.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "check")]
+pub struct CheckArgs {}
+
+/// Fetch what is new (and re-read the settle window) for every site and family.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "sync")]
+pub struct SyncArgs {
+    /// only these site ids, comma-separated
+    #[argh(option)]
+    pub sites: Option<String>,
+    /// only these families, comma-separated (see `seh status` for names)
+    #[argh(option)]
+    pub only: Option<String>,
+    /// fetch everything from installation on, and retry families skipped for tier reasons
+    #[argh(switch)]
+    pub full: bool,
+}
+
+/// Per site and family: covered range, last success, last error, rows, calls and credits.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "status")]
+pub struct StatusArgs {
+    /// print JSON instead of a table
+    #[argh(switch)]
+    pub json: bool,
+}
+
+/// Rebuild every table from the raw archive, with zero API calls.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "reprocess")]
+pub struct ReprocessArgs {}

@@ -1,0 +1,64 @@
+//! `seh check`: prove the credential works, list the sites it sees and the rate-limit
+//! headers. Writes nothing, not even the call ledger.
+
+use super::{build_client, print_out, Fatal, Outcome};
+use crate::api;
+use crate::config::Config;
+use crate::exit::Exit;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+pub fn run(config: &Config) -> Outcome {
+    let mut client = build_client(config, Arc::new(AtomicBool::new(false)))?;
+    let query = api::sites::list_query(1, 100);
+    let fetched = client
+        .get(api::sites::list_path(), &query)
+        .map_err(|e| api_fatal(config, e))?;
+    let (sites, _) = api::sites::parse_list(&fetched.body).map_err(|e| {
+        Fatal::new(
+            Exit::Partial,
+            anyhow::anyhow!("the site list could not be read: {e}"),
+        )
+    })?;
+    let mut out = String::new();
+    outln!(out, "credential accepted by {}", config.base_url);
+    let rate = fetched.rate;
+    outln!(
+        out,
+        "rate limit: {} calls/minute, {} remaining this minute",
+        rate.limit.map_or("?".into(), |v| v.to_string()),
+        rate.remaining.map_or("?".into(), |v| v.to_string())
+    );
+    outln!(out, "{} site(s):", sites.len());
+    for s in &sites {
+        let wanted = if config.wants_site(s.site_id) {
+            ""
+        } else {
+            "  (excluded by [sites])"
+        };
+        outln!(
+            out,
+            "  {:>10}  {:<30}  {:<9}  {}{wanted}",
+            s.site_id,
+            s.name.as_deref().unwrap_or("-"),
+            s.activation_status.as_deref().unwrap_or("-"),
+            s.peak_power_kw
+                .map_or(String::new(), |p| format!("{p} kWp")),
+        );
+    }
+    print_out(&out);
+    Ok(Exit::Ok)
+}
+
+/// Credential and URL problems are configuration errors (exit 2); the rest are partial.
+pub fn api_fatal(config: &Config, e: api::Error) -> Fatal {
+    let exit = match e {
+        api::Error::Unauthorized { .. } | api::Error::Gone | api::Error::Forbidden { .. } => {
+            Exit::Config
+        }
+        api::Error::CreditsExhausted { .. } => Exit::Credits,
+        api::Error::Interrupted => Exit::Interrupted,
+        _ => Exit::Partial,
+    };
+    Fatal::new(exit, anyhow::anyhow!("{}: {e}", config.base_url))
+}

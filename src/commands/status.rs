@@ -1,0 +1,152 @@
+//! `seh status`: per site and family the covered range, last success, last error and rows,
+//! plus calls and credits this billing cycle and the table sizes. Reads only; never shows a
+//! credential (the config's secrets are not even consulted).
+
+use super::{db_fatal, print_out, Fatal, Outcome};
+use crate::config::Config;
+use crate::exit::Exit;
+use crate::store::{self, Store};
+use chrono::{DateTime, Datelike, TimeZone, Utc};
+use serde_json::json;
+
+pub fn run(config: &Config, as_json: bool) -> Outcome {
+    let path = &config.database;
+    if !path.exists() {
+        return Err(Fatal::new(
+            Exit::Database,
+            anyhow::anyhow!(
+                "database {} does not exist yet; run `seh init` or `seh sync`",
+                path.display()
+            ),
+        ));
+    }
+    let store = Store::open(path).map_err(|e| db_fatal(path, e))?;
+    let states = store.sync_states().map_err(|e| db_fatal(path, e))?;
+    let sites = store.site_rows().map_err(|e| db_fatal(path, e))?;
+    let counts = store.row_counts().map_err(|e| db_fatal(path, e))?;
+    let cycle = cycle_start(Utc::now());
+    let (calls, credits) = store.calls_since(cycle).map_err(|e| db_fatal(path, e))?;
+    let last_run = store.last_run().map_err(|e| db_fatal(path, e))?;
+
+    let name_of = |id: i64| {
+        sites
+            .iter()
+            .find(|s| s.site_id == id)
+            .and_then(|s| s.name.clone())
+            .unwrap_or_else(|| {
+                if id == store::FLEET_SITE_ID {
+                    "(fleet)".into()
+                } else {
+                    "-".into()
+                }
+            })
+    };
+    let ts = |t: Option<DateTime<Utc>>| t.map(|t| store::fmt_ts(&t));
+    let mut out = String::new();
+
+    if as_json {
+        let families: Vec<_> = states
+            .iter()
+            .map(|s| {
+                json!({
+                    "site_id": s.site_id,
+                    "site_name": name_of(s.site_id),
+                    "family": s.family,
+                    "resolution": s.resolution.map(|r| r.as_str()),
+                    "covered_from": ts(s.covered_from),
+                    "covered_to": ts(s.covered_to),
+                    "last_success": ts(s.last_success),
+                    "last_error": s.last_error,
+                    "last_error_at": ts(s.last_error_at),
+                    "rows_last_run": s.rows_last_run,
+                })
+            })
+            .collect();
+        let tables: serde_json::Map<String, serde_json::Value> = counts
+            .iter()
+            .map(|(t, n)| ((*t).to_string(), json!(n)))
+            .collect();
+        let doc = json!({
+            "database": path.display().to_string(),
+            "cycle_start": store::fmt_ts(&cycle),
+            "calls_this_cycle": calls,
+            "credits_this_cycle": credits,
+            "last_run": last_run.as_ref().and_then(|r| r.finished.as_ref()).map(|f| f.summary.clone()),
+            "families": families,
+            "tables": tables,
+        });
+        outln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&doc).unwrap_or_default()
+        );
+        print_out(&out);
+        return Ok(Exit::Ok);
+    }
+
+    outln!(out, "database {}", path.display());
+    outln!(
+        out,
+        "this cycle (since {}): {calls} calls, {credits} credits",
+        store::fmt_ts(&cycle)
+    );
+    match last_run {
+        Some(r) => match r.finished {
+            Some(f) => outln!(out, "last run: {}", f.summary),
+            None => outln!(
+                out,
+                "last run: started {} and did not finish",
+                store::fmt_ts(&r.started_at)
+            ),
+        },
+        None => outln!(out, "last run: none yet"),
+    }
+    outln!(out);
+    outln!(
+        out,
+        "{:>10}  {:<20}  {:<18}  {:<12}  {:<20}  {:<20}  {:<20}  {:>6}  last error",
+        "site",
+        "name",
+        "family",
+        "resolution",
+        "from",
+        "to",
+        "last success",
+        "rows"
+    );
+    for s in &states {
+        if s.family == "window_limit" {
+            continue;
+        }
+        let mut name = name_of(s.site_id);
+        name.truncate(20);
+        outln!(
+            out,
+            "{:>10}  {:<20}  {:<18}  {:<12}  {:<20}  {:<20}  {:<20}  {:>6}  {}",
+            s.site_id,
+            name,
+            s.family,
+            s.resolution.map_or("", |r| r.as_str()),
+            ts(s.covered_from).unwrap_or_default(),
+            ts(s.covered_to).unwrap_or_default(),
+            ts(s.last_success).unwrap_or_default(),
+            s.rows_last_run.map_or(String::new(), |r| r.to_string()),
+            s.last_error.as_deref().unwrap_or(""),
+        );
+    }
+    outln!(out);
+    outln!(out, "rows per table:");
+    for (table, n) in counts {
+        outln!(out, "  {table:<28} {n:>10}");
+    }
+    print_out(&out);
+    Ok(Exit::Ok)
+}
+
+/// Start of the current credit cycle: the 1st of the month, 00:00 UTC (the budget issue
+/// makes the billing day configurable).
+fn cycle_start(now: DateTime<Utc>) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(now.year(), now.month(), 1, 0, 0, 0)
+        .single()
+        .unwrap_or(now)
+}

@@ -1,0 +1,178 @@
+//! `seh sync`: lock, open the database, build the client with the call ledger attached,
+//! run the harvester, record the run and print one summary line.
+
+use super::{build_client, db_fatal, lock_run, open_store, Fatal, Outcome};
+use crate::api::CallRecord;
+use crate::cli::SyncArgs;
+use crate::config::{AlertSource, Config};
+use crate::exit::Exit;
+use crate::harvest::{Family, Harvester, Settings};
+use crate::model::Resolution;
+use crate::store::{ApiCall, RunSummary, Store};
+use chrono::{Duration, Utc};
+use std::cell::Cell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+pub fn run(config: &Config, args: &SyncArgs) -> Outcome {
+    let settings = settings(config, args)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    install_interrupt_handler(stop.clone());
+    let _lock = lock_run(&config.database)?;
+    let mut store = open_store(&config.database)?;
+    let mut client = build_client(config, stop.clone())?;
+
+    // The ledger has its own connection and commits every call at once, so a credit spent
+    // is counted even when the data of that call is rolled back or the process dies.
+    let mut ledger = Store::open(&config.database).map_err(|e| db_fatal(&config.database, e))?;
+    // Calls and credits of this run, for the summary line.
+    let spent = Rc::new(Cell::new((0i64, 0i64)));
+    let spent_in_observer = spent.clone();
+    client.set_observer(Box::new(move |c: &CallRecord<'_>| {
+        let (calls, credits) = spent_in_observer.get();
+        spent_in_observer.set((calls + 1, credits + i64::from(c.credits)));
+        let call = ApiCall {
+            at: c.at,
+            credential: c.credential.to_string(),
+            method: c.method.to_string(),
+            path: c.path.to_string(),
+            status: c.status,
+            credits: i64::from(c.credits),
+            duration_ms: i64::try_from(c.duration.as_millis()).unwrap_or(i64::MAX),
+            error: c.error.map(str::to_string),
+        };
+        if let Err(e) = ledger.record_call(&call) {
+            log::warn!("could not record an API call in the ledger: {e}");
+        }
+    }));
+
+    let started = Utc::now();
+    let run_id = store
+        .begin_run(started)
+        .map_err(|e| db_fatal(&config.database, e))?;
+    let report = Harvester::new(&mut client, &mut store, settings, stop.clone()).run();
+    let exit = report.exit();
+    let (calls, credits) = spent.get();
+    let secs = (Utc::now() - started).num_milliseconds() as f64 / 1000.0;
+    let summary = format!(
+        "sync: {calls} calls, {credits} credits, {} rows in {secs:.1} s; {} failed, exit {}",
+        report.rows,
+        report.failures(),
+        exit.code()
+    );
+    let finished = RunSummary {
+        finished_at: Utc::now(),
+        exit_code: i32::from(exit.code()),
+        calls,
+        credits,
+        rows: report.rows as i64,
+        summary: summary.clone(),
+    };
+    if let Err(e) = store.finish_run(run_id, &finished) {
+        log::warn!("could not record the run: {e}");
+    }
+    match exit {
+        Exit::Ok => log::info!("{summary}"),
+        Exit::Interrupted => log::warn!("interrupted; progress is saved. {summary}"),
+        _ => log::warn!("{summary}"),
+    }
+    if stop.load(Ordering::SeqCst) && exit != Exit::Interrupted {
+        return Ok(Exit::Interrupted);
+    }
+    Ok(exit)
+}
+
+/// First Ctrl-C/SIGTERM: finish the current response and stop. Second: leave at once (the
+/// database is consistent either way; only the response in flight is lost).
+fn install_interrupt_handler(stop: Arc<AtomicBool>) {
+    let result = ctrlc::set_handler(move || {
+        if stop.swap(true, Ordering::SeqCst) {
+            std::process::exit(i32::from(Exit::Interrupted.code()));
+        }
+        eprintln!("seh: stopping after the current response (press Ctrl-C again to quit now)");
+    });
+    if let Err(e) = result {
+        log::debug!("no interrupt handler: {e}");
+    }
+}
+
+fn settings(config: &Config, args: &SyncArgs) -> Result<Settings, Fatal> {
+    let only = match &args.only {
+        None => None,
+        Some(list) => {
+            let mut v = Vec::new();
+            for name in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                let f = Family::parse(name).ok_or_else(|| {
+                    let names: Vec<&str> = Family::ALL.iter().map(|f| f.name()).collect();
+                    Fatal::new(
+                        Exit::Config,
+                        anyhow::anyhow!(
+                            "--only: unknown family {name:?} (known: {})",
+                            names.join(", ")
+                        ),
+                    )
+                })?;
+                v.push(f);
+            }
+            Some(v)
+        }
+    };
+    let sites = match &args.sites {
+        None => None,
+        Some(list) => Some(
+            list.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| {
+                    s.parse::<i64>().map_err(|_| {
+                        Fatal::new(
+                            Exit::Config,
+                            anyhow::anyhow!("--sites: {s:?} is not a site id"),
+                        )
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
+    };
+    let mut max_span = BTreeMap::new();
+    for (res, hours) in &config.max_window_hours {
+        if let Some(r) = Resolution::parse(res) {
+            max_span.insert(r, Duration::hours(i64::from(*hours)));
+        }
+    }
+    Ok(Settings {
+        full: args.full,
+        only,
+        sites,
+        include: config.include.clone(),
+        exclude: config.exclude.clone(),
+        initial_days: config.initial_days,
+        settle: Duration::hours(i64::from(config.settle_hours)),
+        slow_every: Duration::hours(i64::from(config.slow_refresh_hours)),
+        alerts_every: Duration::hours(1),
+        fleet_alerts: config.alerts == AlertSource::Fleet,
+        fleet: true,
+        max_span,
+        fingerprint: fingerprint(
+            &config.base_url,
+            config.api_key.as_ref().map(|k| k.expose()),
+        ),
+    })
+}
+
+/// A non-reversible tag of (base URL, key) so a recorded tier refusal is retried when
+/// either changes. FNV-1a, 64 bits: no key material can be recovered from it.
+fn fingerprint(base_url: &str, key: Option<&str>) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in base_url
+        .bytes()
+        .chain([0u8])
+        .chain(key.unwrap_or("").bytes())
+    {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}

@@ -1,0 +1,436 @@
+//! Configuration: the TOML file, environment overrides and built-in defaults merged into one
+//! validated [`Config`] (the "high args"; `cli` holds the raw "low args").
+//!
+//! Precedence: command line over environment (`SEH_*`) over file over defaults. This is the
+//! only module that reads the environment. Errors name the file and the key. Secrets are
+//! kept in [`Secret`], whose `Debug` and `Display` print `****`, so a `{:?}` of a `Config`
+//! can go into a log line.
+
+use crate::api::Secret;
+use serde::Deserialize;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// Default API base URL of Monitoring API V2.
+pub const DEFAULT_BASE_URL: &str = "https://monitoringapi.solaredge.com/v2";
+
+/// A configuration problem; its message names the file and the key.
+#[derive(Debug)]
+pub struct ConfigError(pub String);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn err(msg: impl Into<String>) -> ConfigError {
+    ConfigError(msg.into())
+}
+
+// ----- file format (private; `deny_unknown_fields` makes typos errors) --------------------
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    #[serde(default)]
+    api: FileApi,
+    #[serde(default)]
+    database: FileDatabase,
+    #[serde(default)]
+    sites: FileSites,
+    #[serde(default)]
+    sync: FileSync,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileApi {
+    base_url: Option<String>,
+    key: Option<String>,
+    key_file: Option<PathBuf>,
+    account_key: Option<String>,
+    timeout_secs: Option<u64>,
+    max_retries: Option<u32>,
+    per_minute: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileDatabase {
+    path: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSites {
+    #[serde(default)]
+    include: Vec<i64>,
+    #[serde(default)]
+    exclude: Vec<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSync {
+    initial_days: Option<u32>,
+    settle_hours: Option<u32>,
+    alerts: Option<String>,
+    slow_refresh_hours: Option<u32>,
+    /// Per-resolution maximum window in hours, e.g. `{ QUARTER_HOUR = 12, DAY = 744 }`.
+    #[serde(default)]
+    max_window_hours: std::collections::BTreeMap<String, u32>,
+}
+
+// ----- the validated result ---------------------------------------------------------------
+
+/// Where alerts come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AlertSource {
+    /// One fleet `/alerts` call for every site (needs a Fleet key; the default).
+    Fleet,
+    /// One `/sites/{id}/alerts` call per site.
+    Site,
+}
+
+/// Everything a command needs, validated.
+#[derive(Clone)]
+pub struct Config {
+    /// The file this came from, if any.
+    pub source: Option<PathBuf>,
+    pub base_url: String,
+    pub api_key: Option<Secret>,
+    pub account_key: Option<Secret>,
+    pub timeout_secs: u64,
+    pub max_retries: u32,
+    pub per_minute: u32,
+    pub database: PathBuf,
+    pub include: Vec<i64>,
+    pub exclude: Vec<i64>,
+    pub initial_days: u32,
+    pub settle_hours: u32,
+    pub alerts: AlertSource,
+    pub slow_refresh_hours: u32,
+    /// Overrides of the per-resolution window, in hours.
+    pub max_window_hours: Vec<(String, u32)>,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Written by hand so a new secret field cannot slip into logs by derive.
+        f.debug_struct("Config")
+            .field("source", &self.source)
+            .field("base_url", &self.base_url)
+            .field("api_key", &self.api_key.as_ref().map(|_| "****"))
+            .field("account_key", &self.account_key.as_ref().map(|_| "****"))
+            .field("database", &self.database)
+            .field("include", &self.include)
+            .field("exclude", &self.exclude)
+            .field("initial_days", &self.initial_days)
+            .field("settle_hours", &self.settle_hours)
+            .field("alerts", &self.alerts)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The environment as far as configuration cares; a struct so tests need not touch the
+/// process environment.
+#[derive(Clone, Debug, Default)]
+pub struct Env {
+    pub config: Option<PathBuf>,
+    pub api_key: Option<String>,
+    pub base_url: Option<String>,
+    pub database: Option<PathBuf>,
+    pub xdg_config_home: Option<PathBuf>,
+    pub home: Option<PathBuf>,
+}
+
+impl Env {
+    /// Read the `SEH_*` variables (and XDG/HOME for the search path).
+    pub fn from_process() -> Env {
+        let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
+        Env {
+            config: var("SEH_CONFIG").map(PathBuf::from),
+            api_key: var("SEH_API_KEY").and_then(|v| v.into_string().ok()),
+            base_url: var("SEH_API_BASE_URL").and_then(|v| v.into_string().ok()),
+            database: var("SEH_DATABASE").map(PathBuf::from),
+            xdg_config_home: var("XDG_CONFIG_HOME").map(PathBuf::from),
+            home: var("HOME").map(PathBuf::from),
+        }
+    }
+
+    /// The config file search order when `--config` is absent.
+    pub fn search_path(&self) -> Vec<PathBuf> {
+        let mut v = Vec::new();
+        if let Some(p) = &self.config {
+            v.push(p.clone());
+        }
+        v.push(PathBuf::from("seh.toml"));
+        match (&self.xdg_config_home, &self.home) {
+            (Some(x), _) => v.push(x.join("seh/seh.toml")),
+            (None, Some(h)) => v.push(h.join(".config/seh/seh.toml")),
+            _ => {}
+        }
+        v.push(PathBuf::from("/etc/seh/seh.toml"));
+        v
+    }
+}
+
+/// Find the config file: `--config` if given (must exist), else the first existing file of
+/// the search path, else `None`.
+pub fn locate(cli: Option<&Path>, env: &Env) -> Result<Option<PathBuf>, ConfigError> {
+    if let Some(p) = cli {
+        if !p.exists() {
+            return Err(err(format!("config file {} does not exist", p.display())));
+        }
+        return Ok(Some(p.to_path_buf()));
+    }
+    if let Some(p) = &env.config {
+        if !p.exists() {
+            return Err(err(format!(
+                "config file {} (from SEH_CONFIG) does not exist",
+                p.display()
+            )));
+        }
+    }
+    Ok(env.search_path().into_iter().find(|p| p.is_file()))
+}
+
+/// Load and validate. `path` is the located file (or `None` for environment-only use).
+pub fn load(path: Option<&Path>, env: &Env) -> Result<Config, ConfigError> {
+    let (file, text_src) = match path {
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .map_err(|e| err(format!("cannot read config file {}: {e}", p.display())))?;
+            (parse(&text, p)?, Some(p.to_path_buf()))
+        }
+        None => (FileConfig::default(), None),
+    };
+    build(file, text_src, env)
+}
+
+fn parse(text: &str, path: &Path) -> Result<FileConfig, ConfigError> {
+    toml::from_str(text).map_err(|e| {
+        // toml's message names the key and the line; keep it on one line.
+        let msg = e.to_string().replace('\n', " ").replace("  ", " ");
+        err(format!("{}: {}", path.display(), msg.trim()))
+    })
+}
+
+fn build(file: FileConfig, source: Option<PathBuf>, env: &Env) -> Result<Config, ConfigError> {
+    let where_ = source
+        .as_ref()
+        .map_or_else(|| "configuration".to_string(), |p| p.display().to_string());
+    let key_err = |key: &str, msg: &str| err(format!("{where_}: {key}: {msg}"));
+
+    let base_url = env
+        .base_url
+        .clone()
+        .or(file.api.base_url)
+        .unwrap_or_else(|| DEFAULT_BASE_URL.to_string());
+    let base_url = base_url.trim_end_matches('/').to_string();
+    if !(base_url.starts_with("https://") || base_url.starts_with("http://")) {
+        return Err(key_err(
+            "api.base_url",
+            "must start with https:// or http://",
+        ));
+    }
+    if base_url.contains("monitoringapi.solaredge.com") && !base_url.ends_with("/v2") {
+        return Err(key_err(
+            "api.base_url",
+            "must end with /v2 (Monitoring API V1 was retired on 2026-11-03)",
+        ));
+    }
+
+    if file.api.key.is_some() && file.api.key_file.is_some() {
+        return Err(key_err("api.key", "set either key or key_file, not both"));
+    }
+    let api_key = match (&env.api_key, file.api.key, &file.api.key_file) {
+        (Some(k), _, _) => Some(k.clone()),
+        (None, Some(k), _) => Some(k),
+        (None, None, Some(f)) => {
+            let text = std::fs::read_to_string(f).map_err(|e| {
+                key_err("api.key_file", &format!("cannot read {}: {e}", f.display()))
+            })?;
+            Some(text.trim().to_string())
+        }
+        (None, None, None) => None,
+    };
+    if let Some(k) = &api_key {
+        if k.trim().is_empty() {
+            return Err(key_err("api.key", "is empty"));
+        }
+        if k.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(key_err("api.key", "contains whitespace"));
+        }
+    }
+
+    let alerts = match file.sync.alerts.as_deref() {
+        None | Some("fleet") => AlertSource::Fleet,
+        Some("site") => AlertSource::Site,
+        Some(other) => {
+            return Err(key_err(
+                "sync.alerts",
+                &format!("must be \"fleet\" or \"site\", not {other:?}"),
+            ))
+        }
+    };
+    let mut max_window_hours = Vec::new();
+    for (res, hours) in file.sync.max_window_hours {
+        if crate::model::Resolution::parse(&res).is_none() {
+            return Err(key_err(
+                &format!("sync.max_window_hours.{res}"),
+                "unknown resolution (QUARTER_HOUR, HOUR, DAY, WEEK, MONTH, YEAR)",
+            ));
+        }
+        if hours == 0 {
+            return Err(key_err(
+                &format!("sync.max_window_hours.{res}"),
+                "must be at least 1",
+            ));
+        }
+        max_window_hours.push((res, hours));
+    }
+    let per_minute = file.api.per_minute.unwrap_or(10);
+    if per_minute == 0 {
+        return Err(key_err("api.per_minute", "must be at least 1"));
+    }
+
+    Ok(Config {
+        source,
+        base_url,
+        api_key: api_key.map(Secret::new),
+        account_key: file.api.account_key.map(Secret::new),
+        timeout_secs: file.api.timeout_secs.unwrap_or(60).max(1),
+        max_retries: file.api.max_retries.unwrap_or(4),
+        per_minute,
+        database: env
+            .database
+            .clone()
+            .or(file.database.path)
+            .unwrap_or_else(|| PathBuf::from("seh.db")),
+        include: file.sites.include,
+        exclude: file.sites.exclude,
+        initial_days: file.sync.initial_days.unwrap_or(7).max(1),
+        settle_hours: file.sync.settle_hours.unwrap_or(3),
+        alerts,
+        slow_refresh_hours: file.sync.slow_refresh_hours.unwrap_or(24).max(1),
+        max_window_hours,
+    })
+}
+
+impl Config {
+    /// Whether a site passes the include/exclude filters.
+    pub fn wants_site(&self, id: i64) -> bool {
+        (self.include.is_empty() || self.include.contains(&id)) && !self.exclude.contains(&id)
+    }
+}
+
+/// The fully commented example written by `seh init` and shipped as `/etc/seh/seh.toml`.
+pub const EXAMPLE: &str = include_str!("../packaging/seh.toml");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_text(text: &str, env: &Env) -> Result<Config, ConfigError> {
+        build(
+            parse(text, Path::new("t.toml"))?,
+            Some("t.toml".into()),
+            env,
+        )
+    }
+
+    #[test]
+    fn defaults_apply() {
+        let c = load_text("", &Env::default()).unwrap();
+        assert_eq!(c.base_url, DEFAULT_BASE_URL);
+        assert!(c.api_key.is_none());
+        assert_eq!(c.database, PathBuf::from("seh.db"));
+        assert_eq!(c.initial_days, 7);
+        assert_eq!(c.alerts, AlertSource::Fleet);
+    }
+
+    #[test]
+    fn unknown_keys_name_the_key_and_file() {
+        let e = load_text("[api]\nkey = \"abc\"\nkye = 1\n", &Env::default()).unwrap_err();
+        assert!(e.0.contains("t.toml") && e.0.contains("kye"), "{e}");
+        let e = load_text("[sync]\nalerts = \"both\"\n", &Env::default()).unwrap_err();
+        assert!(e.0.contains("sync.alerts"), "{e}");
+        let e = load_text("[sync]\ninitial_days = \"x\"\n", &Env::default()).unwrap_err();
+        assert!(e.0.contains("initial_days"), "{e}");
+        let e = load_text(
+            "[api]\nbase_url = \"https://monitoringapi.solaredge.com\"\n",
+            &Env::default(),
+        )
+        .unwrap_err();
+        assert!(e.0.contains("V1"), "{e}");
+    }
+
+    #[test]
+    fn environment_overrides_file() {
+        let env = Env {
+            api_key: Some("ENVKEY123".into()),
+            base_url: Some("http://127.0.0.1:9/v2/".into()),
+            database: Some("/tmp/x.db".into()),
+            ..Env::default()
+        };
+        let c = load_text(
+            "[api]\nkey = \"FILEKEY\"\n[database]\npath = \"a.db\"\n",
+            &env,
+        )
+        .unwrap();
+        assert_eq!(c.api_key.as_ref().unwrap().expose(), "ENVKEY123");
+        assert_eq!(c.base_url, "http://127.0.0.1:9/v2");
+        assert_eq!(c.database, PathBuf::from("/tmp/x.db"));
+    }
+
+    #[test]
+    fn debug_never_shows_secrets() {
+        let c = load_text(
+            "[api]\nkey = \"SUPERSECRETKEY\"\naccount_key = \"ACCTSECRET\"\n",
+            &Env::default(),
+        )
+        .unwrap();
+        let dbg = format!("{c:?}");
+        assert!(
+            !dbg.contains("SUPERSECRETKEY") && !dbg.contains("ACCTSECRET"),
+            "{dbg}"
+        );
+        assert!(dbg.contains("****"));
+    }
+
+    #[test]
+    fn key_file_is_read_and_trimmed() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("key");
+        std::fs::write(&f, "FILEKEY42\n").unwrap();
+        let text = format!("[api]\nkey_file = {:?}\n", f.display().to_string());
+        let c = load_text(&text, &Env::default()).unwrap();
+        assert_eq!(c.api_key.unwrap().expose(), "FILEKEY42");
+        let e = load_text("[api]\nkey_file = \"/nonexistent/k\"\n", &Env::default()).unwrap_err();
+        assert!(e.0.contains("api.key_file"), "{e}");
+    }
+
+    #[test]
+    fn the_shipped_example_parses() {
+        let c = load_text(EXAMPLE, &Env::default()).unwrap();
+        assert_eq!(c.base_url, DEFAULT_BASE_URL);
+    }
+
+    #[test]
+    fn search_path_order() {
+        let env = Env {
+            config: Some("/x/a.toml".into()),
+            xdg_config_home: Some("/xdg".into()),
+            ..Env::default()
+        };
+        let p = env.search_path();
+        assert_eq!(p[0], PathBuf::from("/x/a.toml"));
+        assert_eq!(p[1], PathBuf::from("seh.toml"));
+        assert_eq!(p[2], PathBuf::from("/xdg/seh/seh.toml"));
+        assert_eq!(p[3], PathBuf::from("/etc/seh/seh.toml"));
+    }
+}

@@ -1,0 +1,362 @@
+//! Pure planning: which request windows a time-series family needs this run, how its cursor
+//! moves after each window, which overview days are due, and whether a slow family is due.
+//!
+//! No IO and no clock here: every function takes `now` and the stored state, so each rule is
+//! unit-tested exactly, including DST days in both hemispheres.
+//!
+//! The cursor of a series is the contiguous range `[covered_from, covered_to)` known to be
+//! final. `covered_to` never passes the start of the bucket that contains `now - settle`,
+//! so the next run re-reads that settle window: late quarter-hours and still-null buckets
+//! get their values, and closed history before it is never fetched again.
+
+use crate::api::time as t;
+use crate::model::Resolution;
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono_tz::Tz;
+
+/// What the planner knows about one series of one site.
+#[derive(Clone, Debug)]
+pub struct SeriesInput {
+    pub resolution: Resolution,
+    pub tz: Tz,
+    /// Installation instant, if the site details gave one.
+    pub install: Option<DateTime<Utc>>,
+    pub covered_from: Option<DateTime<Utc>>,
+    pub covered_to: Option<DateTime<Utc>>,
+    pub now: DateTime<Utc>,
+    pub settle: Duration,
+    /// How far back a first run reaches without `--full`.
+    pub initial: Duration,
+    /// Reach back to installation (and fill in before `covered_from`).
+    pub full: bool,
+    pub max_span: Duration,
+}
+
+/// A planned request window and whether it extends the cursor forward or backward.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Window {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub backfill: bool,
+}
+
+/// The boundary the cursor may not pass this run: start of the bucket containing
+/// `now - settle`.
+pub fn settled_limit(
+    res: Resolution,
+    now: DateTime<Utc>,
+    settle: Duration,
+    tz: Tz,
+) -> DateTime<Utc> {
+    t::start_of_bucket(now - settle, res, tz)
+}
+
+/// The windows to fetch, in order: forward windows oldest first (each extends
+/// `covered_to`) up to the start of the bucket running at `now`, then backfill windows
+/// newest first (each extends `covered_from` down).
+pub fn series_windows(i: &SeriesInput) -> Vec<Window> {
+    let floor = |x: DateTime<Utc>| t::start_of_bucket(x, i.resolution, i.tz);
+    let recent = i.now - i.initial;
+    let earliest = match (i.full, i.install) {
+        (true, Some(inst)) => inst,
+        (false, Some(inst)) => inst.max(recent),
+        (_, None) => recent,
+    };
+    let mut out = Vec::new();
+    let start = match i.covered_to {
+        Some(c) => c,
+        None => floor(earliest),
+    };
+    let start = floor(start);
+    // Only completed buckets are asked for: the bucket still running is always null.
+    let end = floor(i.now);
+    if start < end {
+        for (from, to) in t::windows(start, end, i.max_span, i.resolution, i.tz) {
+            out.push(Window {
+                from,
+                to,
+                backfill: false,
+            });
+        }
+    }
+    if i.full {
+        if let Some(cf) = i.covered_from {
+            let lo = floor(earliest);
+            if lo < cf {
+                let mut back = t::windows(lo, cf, i.max_span, i.resolution, i.tz);
+                back.reverse();
+                out.extend(back.into_iter().map(|(from, to)| Window {
+                    from,
+                    to,
+                    backfill: true,
+                }));
+            }
+        }
+    }
+    out
+}
+
+/// The cursor after `w` was fetched and stored.
+pub fn advance(
+    covered_from: Option<DateTime<Utc>>,
+    covered_to: Option<DateTime<Utc>>,
+    w: Window,
+    settled: DateTime<Utc>,
+) -> (Option<DateTime<Utc>>, Option<DateTime<Utc>>) {
+    if w.backfill {
+        // Backfill windows end exactly at covered_from; extend it down.
+        return (Some(w.from), covered_to);
+    }
+    let to = w.to.min(settled);
+    let new_to = match covered_to {
+        Some(c) => c.max(to),
+        None => to.max(w.from),
+    };
+    let new_from = match covered_from {
+        Some(f) => Some(f.min(w.from)),
+        None => Some(w.from),
+    };
+    (new_from, Some(new_to))
+}
+
+/// Local days whose overview is due: from the cursor day (or `initial_days` back, never
+/// before installation) through today.
+pub fn overview_days(
+    covered_to: Option<DateTime<Utc>>,
+    install: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+    initial_days: u32,
+    tz: Tz,
+) -> Vec<NaiveDate> {
+    let today = t::local_day_of(now, tz);
+    let first = match covered_to {
+        Some(c) => t::local_day_of(c, tz),
+        None => {
+            let back = today - Duration::days(i64::from(initial_days));
+            match install {
+                Some(i) => back.max(t::local_day_of(i, tz)),
+                None => back,
+            }
+        }
+    };
+    first.iter_days().take_while(|d| *d <= today).collect()
+}
+
+/// The overview cursor after day `d` was stored: the next day's midnight once `d` ended
+/// more than `settle` ago (its numbers are final), else unchanged.
+pub fn overview_advance(
+    covered_to: Option<DateTime<Utc>>,
+    d: NaiveDate,
+    now: DateTime<Utc>,
+    settle: Duration,
+    tz: Tz,
+) -> Option<DateTime<Utc>> {
+    let next = t::local_midnight(d + Duration::days(1), tz);
+    if next <= now - settle {
+        Some(covered_to.map_or(next, |c| c.max(next)))
+    } else {
+        covered_to
+    }
+}
+
+/// A slow family (details, devices, benefits, alerts, lifetime totals) is due when it never
+/// succeeded, when `every` has passed since, or when the run is `--full`.
+pub fn due(
+    last_success: Option<DateTime<Utc>>,
+    every: Duration,
+    now: DateTime<Utc>,
+    full: bool,
+) -> bool {
+    full || last_success.is_none_or(|l| now - l >= every || l > now)
+}
+
+/// Default largest window per resolution, from the documented limits (reference §7.4):
+/// QUARTER_HOUR 12 h, HOUR 24 h, DAY one month (31 days), WEEK and MONTH a year, YEAR
+/// unlimited. Configuration and learned limits override these.
+pub fn default_max_span(res: Resolution) -> Duration {
+    match res {
+        Resolution::QuarterHour => Duration::hours(12),
+        Resolution::Hour => Duration::hours(24),
+        Resolution::Day => Duration::days(31),
+        Resolution::Week | Resolution::Month => Duration::days(366),
+        Resolution::Year | Resolution::Total => Duration::days(366 * 100),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn berlin() -> Tz {
+        "Europe/Berlin".parse().unwrap()
+    }
+
+    fn input(now: DateTime<Utc>) -> SeriesInput {
+        SeriesInput {
+            resolution: Resolution::QuarterHour,
+            tz: berlin(),
+            install: Some(Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap()),
+            covered_from: None,
+            covered_to: None,
+            now,
+            settle: Duration::hours(3),
+            initial: Duration::days(7),
+            full: false,
+            max_span: Duration::hours(12),
+        }
+    }
+
+    fn assert_contiguous(ws: &[Window], from: DateTime<Utc>, to: DateTime<Utc>, max: Duration) {
+        assert_eq!(ws.first().unwrap().from, from);
+        assert_eq!(ws.last().unwrap().to, to);
+        for w in ws.windows(2) {
+            assert_eq!(w[0].to, w[1].from);
+        }
+        for w in ws {
+            assert!(w.to - w.from <= max && w.from < w.to);
+        }
+    }
+
+    #[test]
+    fn first_run_takes_the_initial_span_in_12h_windows() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 26, 12, 7, 0).unwrap();
+        let ws = series_windows(&input(now));
+        let from = Utc.with_ymd_and_hms(2026, 11, 19, 12, 0, 0).unwrap();
+        let end = Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 0).unwrap();
+        assert_contiguous(&ws, from, end, Duration::hours(12));
+        assert_eq!(ws.len(), 14);
+    }
+
+    #[test]
+    fn cursor_stops_at_the_settle_window_and_the_next_run_rereads_it() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 26, 12, 7, 0).unwrap();
+        let i = input(now);
+        let settled = settled_limit(i.resolution, now, i.settle, i.tz);
+        assert_eq!(
+            settled,
+            Utc.with_ymd_and_hms(2026, 11, 26, 9, 0, 0).unwrap()
+        );
+        let (mut f, mut c) = (None, None);
+        for w in series_windows(&i) {
+            (f, c) = advance(f, c, w, settled);
+        }
+        assert_eq!(c, Some(settled));
+        // 15 minutes later: one window from the settle boundary to now.
+        let later = now + Duration::minutes(15);
+        let mut j = input(later);
+        j.covered_from = f;
+        j.covered_to = c;
+        let ws = series_windows(&j);
+        assert_eq!(ws.len(), 1);
+        assert_eq!(ws[0].from, settled);
+        assert_eq!(
+            ws[0].to,
+            Utc.with_ymd_and_hms(2026, 11, 26, 12, 15, 0).unwrap()
+        );
+    }
+
+    #[test]
+    fn full_reaches_installation_with_backfill_newest_first() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 0).unwrap();
+        let mut i = input(now);
+        i.install = Some(Utc.with_ymd_and_hms(2026, 11, 10, 23, 0, 0).unwrap());
+        i.covered_from = Some(Utc.with_ymd_and_hms(2026, 11, 19, 12, 0, 0).unwrap());
+        i.covered_to = Some(Utc.with_ymd_and_hms(2026, 11, 26, 9, 0, 0).unwrap());
+        i.full = true;
+        let ws = series_windows(&i);
+        let back: Vec<_> = ws.iter().filter(|w| w.backfill).collect();
+        assert_eq!(back.first().unwrap().to, i.covered_from.unwrap());
+        assert_eq!(back.last().unwrap().from, i.install.unwrap());
+        let (mut f, mut c) = (i.covered_from, i.covered_to);
+        for w in &ws {
+            (f, c) = advance(f, c, *w, settled_limit(i.resolution, now, i.settle, i.tz));
+        }
+        assert_eq!(f, i.install);
+    }
+
+    #[test]
+    fn day_windows_across_dst_in_both_hemispheres() {
+        for (zone, y) in [
+            ("Europe/Berlin", 2026),
+            ("Australia/Sydney", 2026),
+            ("America/Denver", 2026),
+        ] {
+            let tz: Tz = zone.parse().unwrap();
+            let now = Utc.with_ymd_and_hms(y, 12, 1, 12, 0, 0).unwrap();
+            let mut i = input(now);
+            i.tz = tz;
+            i.resolution = Resolution::Day;
+            i.max_span = default_max_span(Resolution::Day);
+            i.initial = Duration::days(400);
+            i.install = None;
+            let ws = series_windows(&i);
+            let start = t::start_of_bucket(now - Duration::days(400), Resolution::Day, tz);
+            let end = t::start_of_bucket(now, Resolution::Day, tz);
+            assert_contiguous(&ws, start, end, Duration::days(31));
+            // Inner boundaries are local midnights.
+            for w in &ws[1..] {
+                assert_eq!(
+                    t::start_of_bucket(w.from, Resolution::Day, tz),
+                    w.from,
+                    "{zone}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn quarter_hour_windows_on_the_autumn_day_cover_100_buckets() {
+        let tz = berlin();
+        let day = NaiveDate::from_ymd_opt(2026, 10, 25).unwrap();
+        let from = t::local_midnight(day, tz);
+        let to = t::local_midnight(day + Duration::days(1), tz);
+        let ws = t::windows(from, to, Duration::hours(12), Resolution::QuarterHour, tz);
+        let buckets: usize = ws
+            .iter()
+            .map(|(a, b)| t::bucket_starts(*a, *b, Resolution::QuarterHour, tz).len())
+            .sum();
+        assert_eq!(buckets, 100);
+    }
+
+    #[test]
+    fn overview_days_and_cursor() {
+        let tz = berlin();
+        let now = Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 0).unwrap();
+        let days = overview_days(None, None, now, 7, tz);
+        assert_eq!(days.len(), 8);
+        assert_eq!(
+            *days.last().unwrap(),
+            NaiveDate::from_ymd_opt(2026, 11, 26).unwrap()
+        );
+        let settle = Duration::hours(3);
+        let mut c = None;
+        for d in &days {
+            c = overview_advance(c, *d, now, settle, tz);
+        }
+        // Yesterday is final (ended 13 h ago), today is not.
+        assert_eq!(
+            c,
+            Some(t::local_midnight(
+                NaiveDate::from_ymd_opt(2026, 11, 26).unwrap(),
+                tz
+            ))
+        );
+        assert_eq!(overview_days(c, None, now, 7, tz).len(), 1);
+        // Installation bounds the first run.
+        let inst = Some(Utc.with_ymd_and_hms(2026, 11, 24, 23, 0, 0).unwrap());
+        assert_eq!(overview_days(None, inst, now, 7, tz).len(), 2);
+    }
+
+    #[test]
+    fn slow_families_are_due_by_age_or_full() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 0).unwrap();
+        let day = Duration::hours(24);
+        assert!(due(None, day, now, false));
+        assert!(!due(Some(now - Duration::hours(2)), day, now, false));
+        assert!(due(Some(now - Duration::hours(25)), day, now, false));
+        assert!(due(Some(now - Duration::hours(2)), day, now, true));
+        // A last success in the future (clock went back) does not block forever.
+        assert!(due(Some(now + Duration::hours(5)), day, now, false));
+    }
+}

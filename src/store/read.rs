@@ -1,0 +1,94 @@
+//! Reads the harvester and the commands need (site facts, device types, learned window
+//! limits), and single-statement conveniences that wrap one [`Tx`] call in its own
+//! transaction.
+
+use super::{Context, Error, Store, SyncState};
+use crate::model::{Resolution, SiteId};
+use chrono::{DateTime, Utc};
+
+/// The stored facts about a site that planning needs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SiteRow {
+    pub site_id: SiteId,
+    pub name: Option<String>,
+    pub timezone: Option<String>,
+    pub installation_date: Option<String>,
+    pub activation_status: Option<String>,
+}
+
+/// Family name under which learned window limits are kept (site 0, one row per resolution).
+const WINDOW_FAMILY: &str = "window_limit";
+
+impl Store {
+    /// Every stored site, by id.
+    pub fn site_rows(&self) -> Result<Vec<SiteRow>, Error> {
+        let query = "read sites";
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT site_id, name, timezone, installation_date, activation_status \
+                 FROM seh_sites ORDER BY site_id",
+            )
+            .ctx(query)?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(SiteRow {
+                    site_id: r.get(0)?,
+                    name: r.get(1)?,
+                    timezone: r.get(2)?,
+                    installation_date: r.get(3)?,
+                    activation_status: r.get(4)?,
+                })
+            })
+            .ctx(query)?;
+        rows.collect::<rusqlite::Result<_>>().ctx(query)
+    }
+
+    /// The distinct device types currently in a site's inventory.
+    pub fn device_types(&self, site_id: SiteId) -> Result<Vec<String>, Error> {
+        let query = "read device types";
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT DISTINCT device_type FROM seh_devices \
+                 WHERE site_id = ?1 AND removed_at IS NULL ORDER BY device_type",
+            )
+            .ctx(query)?;
+        let rows = stmt.query_map([site_id], |r| r.get(0)).ctx(query)?;
+        rows.collect::<rusqlite::Result<_>>().ctx(query)
+    }
+
+    /// A window limit (seconds) learned from a 400 "span too long", if any.
+    pub fn learned_window(&self, res: Resolution) -> Result<Option<i64>, Error> {
+        let st = self.get_sync_state(super::FLEET_SITE_ID, WINDOW_FAMILY, Some(res))?;
+        Ok(st
+            .and_then(|s| s.extra)
+            .and_then(|e| serde_json::from_str::<serde_json::Value>(&e).ok())
+            .and_then(|v| v.get("max_secs").and_then(serde_json::Value::as_i64)))
+    }
+
+    /// Remember that windows of `res` must not be longer than `secs`.
+    pub fn set_learned_window(&mut self, res: Resolution, secs: i64) -> Result<(), Error> {
+        let mut st = SyncState::new(super::FLEET_SITE_ID, WINDOW_FAMILY, Some(res));
+        st.extra = Some(serde_json::json!({ "max_secs": secs }).to_string());
+        st.last_success = Some(Utc::now());
+        self.set_sync_state(&st)
+    }
+
+    /// [`super::Tx::set_sync_state`] in its own transaction.
+    pub fn set_sync_state(&mut self, s: &SyncState) -> Result<(), Error> {
+        self.transaction(|tx| tx.set_sync_state(s))
+    }
+
+    /// [`super::Tx::record_error`] in its own transaction.
+    pub fn record_error(
+        &mut self,
+        site_id: SiteId,
+        family: &str,
+        resolution: Option<Resolution>,
+        message: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), Error> {
+        self.transaction(|tx| tx.record_error(site_id, family, resolution, message, at))
+    }
+}
