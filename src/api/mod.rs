@@ -376,6 +376,9 @@ pub struct ClientConfig {
     /// Whole-request timeout.
     pub timeout: Duration,
     pub connect_timeout: Duration,
+    /// Server seconds per real second. 1 for SolarEdge; larger only when testing against a
+    /// simulator whose clock runs faster, so minute-window waits shrink accordingly.
+    pub time_scale: f64,
 }
 
 impl ClientConfig {
@@ -387,6 +390,7 @@ impl ClientConfig {
             retry: RetryPolicy::default(),
             timeout: Duration::from_secs(60),
             connect_timeout: Duration::from_secs(15),
+            time_scale: 1.0,
         }
     }
 }
@@ -406,6 +410,14 @@ pub struct Client {
     observer: Option<CallObserver>,
     rng: XorShift,
     last_rate: RateInfo,
+    /// The server's `Date` of the last answer and when it arrived: the basis of
+    /// [`Client::server_now`].
+    last_server: Option<(DateTime<Utc>, Instant)>,
+    time_scale: f64,
+    /// Server minus local clock assumed until the first `Date` header arrives.
+    clock_hint: chrono::Duration,
+    /// Origin of the limiter's clock, which runs at `time_scale` (server time).
+    epoch: Instant,
 }
 
 impl fmt::Debug for Client {
@@ -487,6 +499,14 @@ impl Client {
             observer: None,
             rng: XorShift::from_clock(),
             last_rate: RateInfo::default(),
+            last_server: None,
+            time_scale: if config.time_scale.is_finite() && config.time_scale > 0.0 {
+                config.time_scale
+            } else {
+                1.0
+            },
+            epoch: Instant::now(),
+            clock_hint: chrono::Duration::zero(),
         }
     }
 
@@ -511,6 +531,35 @@ impl Client {
     }
 
     /// The rate headers of the last answered call.
+    /// "Now" on the server's clock, from its last `Date` header plus the time since (the
+    /// local clock until a server answered). A Raspberry Pi has no real-time clock and may
+    /// run with a wrong time; planning and the ledger follow the server instead.
+    pub fn server_now(&self) -> DateTime<Utc> {
+        match self.last_server {
+            Some((date, seen)) => {
+                let elapsed = seen.elapsed().as_secs_f64() * self.time_scale;
+                date + chrono::Duration::milliseconds((elapsed * 1000.0) as i64)
+            }
+            None => Utc::now() + self.clock_hint,
+        }
+    }
+
+    /// Server minus local clock as last seen (e.g. stored by the previous run), used until
+    /// the server's own `Date` header arrives.
+    pub fn set_clock_hint(&mut self, offset: chrono::Duration) {
+        self.clock_hint = offset;
+    }
+
+    /// The limiter's clock: real time sped up by `time_scale`.
+    fn limiter_now(&self) -> Instant {
+        self.epoch + self.epoch.elapsed().mul_f64(self.time_scale)
+    }
+
+    /// A wait on the limiter's clock converted to real time.
+    fn real(&self, d: Duration) -> Duration {
+        d.div_f64(self.time_scale)
+    }
+
     pub fn last_rate(&self) -> RateInfo {
         self.last_rate
     }
@@ -559,7 +608,7 @@ impl Client {
             self.wait_for_limiter()?;
             self.check_stop()?;
 
-            let at = Utc::now();
+            let at = self.server_now();
             let started = Instant::now();
             let outcome = self.attempt(method, &url, body_text.as_deref());
             let duration = started.elapsed();
@@ -596,9 +645,13 @@ impl Client {
             };
 
             self.last_rate = raw.rate;
+            if let Some(d) = raw.server_date {
+                self.last_server = Some((d, Instant::now()));
+            }
             let to_boundary = secs_to_minute_boundary(raw.server_date, SystemTime::now());
+            let limiter_now = self.limiter_now();
             self.limiter.observe(
-                Instant::now(),
+                limiter_now,
                 raw.rate.limit,
                 raw.rate.remaining,
                 to_boundary,
@@ -661,8 +714,10 @@ impl Client {
                     self.sleep(wait)?;
                 }
                 Verdict::MinuteLimit(retry_after) => {
-                    let wait = retry_after
-                        .unwrap_or_else(|| Duration::from_secs_f64(to_boundary) + MINUTE_MARGIN);
+                    // Retry-After is in real seconds; the boundary is on the server's clock.
+                    let wait = retry_after.unwrap_or_else(|| {
+                        self.real(Duration::from_secs_f64(to_boundary) + MINUTE_MARGIN)
+                    });
                     rate_limit_waits += 1;
                     if wait > self.retry.max_retry_after
                         || rate_limit_waits > self.retry.max_rate_limit_retries
@@ -677,7 +732,8 @@ impl Client {
                         wait.as_millis()
                     );
                     // The limiter does the waiting at the top of the loop.
-                    self.limiter.hold_until(Instant::now() + wait);
+                    let until = self.limiter_now() + wait.mul_f64(self.time_scale);
+                    self.limiter.hold_until(until);
                 }
             }
         }
@@ -772,7 +828,8 @@ impl Client {
     }
 
     fn wait_for_limiter(&mut self) -> Result<(), Error> {
-        while let Some(wait) = self.limiter.wait_before_call(Instant::now()) {
+        while let Some(wait) = self.limiter.wait_before_call(self.limiter_now()) {
+            let wait = self.real(wait);
             log::debug!("minute limiter: waiting {} ms", wait.as_millis());
             self.sleep(wait)?;
         }

@@ -115,7 +115,7 @@ pub fn run(config: &Config, as_json: bool) -> Outcome {
         "rows"
     );
     for s in &states {
-        if s.family == "window_limit" {
+        if s.family == "window_limit" || s.family == "clock" {
             continue;
         }
         let mut name = name_of(s.site_id);

@@ -123,10 +123,6 @@ pub struct Harvester<'a> {
     store: &'a mut Store,
     settings: Settings,
     stop: Arc<AtomicBool>,
-    /// Server clock minus local clock, learned from the `Date` header: a Raspberry Pi has
-    /// no real-time clock and may boot with a wrong time, and a simulator runs on virtual
-    /// time; planning on the server's "now" is right in both cases.
-    clock_offset: Duration,
     pub report: Report,
 }
 
@@ -142,13 +138,15 @@ impl<'a> Harvester<'a> {
             store,
             settings,
             stop,
-            clock_offset: Duration::zero(),
             report: Report::default(),
         }
     }
 
+    /// The server's "now" (from its `Date` header): a Raspberry Pi has no real-time clock
+    /// and may boot with a wrong time, and a simulator runs on virtual time; planning on the
+    /// server's clock is right in both cases.
     fn now(&self) -> DateTime<Utc> {
-        Utc::now() + self.clock_offset
+        self.client.server_now()
     }
 
     fn wants(&self, f: Family) -> bool {
@@ -171,6 +169,18 @@ impl<'a> Harvester<'a> {
     }
 
     fn run_inner(&mut self) -> Result<(), Exit> {
+        if let Ok(Some(offset)) = self.store.clock_offset() {
+            self.client.set_clock_hint(Duration::seconds(offset));
+        }
+        let result = self.run_sites();
+        let offset = (self.client.server_now() - Utc::now()).num_seconds();
+        if let Err(e) = self.store.set_clock_offset(offset) {
+            log::debug!("could not store the server clock offset: {e}");
+        }
+        result
+    }
+
+    fn run_sites(&mut self) -> Result<(), Exit> {
         let sites = self.discover_sites()?;
         for site in sites {
             self.check_stop()?;
@@ -221,9 +231,6 @@ impl<'a> Harvester<'a> {
             return Err(StepError::Api(api::Error::Interrupted));
         }
         let f = self.client.get(path, query).map_err(StepError::Api)?;
-        if let Some(server) = f.server_date {
-            self.clock_offset = server - Utc::now();
-        }
         self.report.calls += 1;
         Ok(f)
     }

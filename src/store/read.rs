@@ -19,6 +19,9 @@ pub struct SiteRow {
 /// Family name under which learned window limits are kept (site 0, one row per resolution).
 const WINDOW_FAMILY: &str = "window_limit";
 
+/// Family name of the stored server clock offset (site 0).
+const CLOCK_FAMILY: &str = "clock";
+
 impl Store {
     /// Every stored site, by id.
     pub fn site_rows(&self) -> Result<Vec<SiteRow>, Error> {
@@ -72,6 +75,21 @@ impl Store {
         let mut st = SyncState::new(super::FLEET_SITE_ID, WINDOW_FAMILY, Some(res));
         st.extra = Some(serde_json::json!({ "max_secs": secs }).to_string());
         st.last_success = Some(Utc::now());
+        self.set_sync_state(&st)
+    }
+
+    /// Server clock minus local clock in seconds, as the last run saw it.
+    pub fn clock_offset(&self) -> Result<Option<i64>, Error> {
+        let st = self.get_sync_state(super::FLEET_SITE_ID, CLOCK_FAMILY, None)?;
+        Ok(st
+            .and_then(|s| s.extra)
+            .and_then(|e| serde_json::from_str::<serde_json::Value>(&e).ok())
+            .and_then(|v| v.get("offset_secs").and_then(serde_json::Value::as_i64)))
+    }
+
+    pub fn set_clock_offset(&mut self, secs: i64) -> Result<(), Error> {
+        let mut st = SyncState::new(super::FLEET_SITE_ID, CLOCK_FAMILY, None);
+        st.extra = Some(serde_json::json!({ "offset_secs": secs }).to_string());
         self.set_sync_state(&st)
     }
 
