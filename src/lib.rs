@@ -5,6 +5,7 @@
 //! this library so unit tests and benchmarks can reach it. See ARCHITECTURE.md for the map.
 
 pub mod api;
+pub mod budget;
 pub mod cli;
 pub mod commands;
 pub mod config;

@@ -14,6 +14,7 @@
 
 pub mod family;
 pub mod plan;
+pub mod planner;
 pub mod report;
 
 use crate::api::{self, Client, Fetched};

@@ -1,0 +1,800 @@
+//! The budget planner: given the stored state, "now", the credit budget and the window
+//! limits, decide what this run fetches and at which cadences, in order of value:
+//!
+//! 1. **Freshness**: the newest quarter-hours of every series each site has, at a cadence
+//!    derived from the budget and the number of series (or pinned per family), including
+//!    the settle-window re-read.
+//! 2. **Cheap history**: the whole life of the site at DAY, MONTH and YEAR (energy) and DAY
+//!    (telemetry energies), plus lifetime TOTAL and any detected gaps: few calls, fetched
+//!    on the first run.
+//! 3. **Deep history**: quarter-hour windows back to installation, newest first, paid only
+//!    from credits below the budget line so the allowance lasts until the reset.
+//! 4. **Slow families**: site list, details, devices, benefits, overview, rollup updates
+//!    (daily) and alerts (hourly), stretched when the budget is tight.
+//!
+//! Pure: no IO and no clock; `plan` is a function of its input, so every rule has a unit
+//! test, including cycle boundaries, billing days, DST days and learned limits.
+
+use super::plan::{self as windows, SeriesInput, Window};
+use super::Family;
+use crate::api::time as t;
+use crate::budget::BudgetView;
+use crate::model::{Resolution, SiteId};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono_tz::Tz;
+use std::collections::BTreeMap;
+
+/// Stored cursor of one series.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Cursor {
+    pub covered_from: Option<DateTime<Utc>>,
+    pub covered_to: Option<DateTime<Utc>>,
+    pub last_success: Option<DateTime<Utc>>,
+    /// Ranges inside the covered range where the API returned fewer buckets than expected.
+    pub gaps: Vec<(DateTime<Utc>, DateTime<Utc>)>,
+}
+
+/// What the planner knows about one site.
+#[derive(Clone, Debug)]
+pub struct SiteInput {
+    pub id: SiteId,
+    pub tz: Tz,
+    pub install: Option<DateTime<Utc>>,
+    /// Quarter-hour series families the site has (energy, power, and the telemetry
+    /// families its inventory shows).
+    pub series: Vec<Family>,
+    /// Cursors by (family, resolution); missing means never fetched.
+    pub cursors: BTreeMap<(Family, Resolution), Cursor>,
+    /// Last success of the unwindowed families (details, devices, benefits, alerts,
+    /// power flow) and of the overview.
+    pub last: BTreeMap<Family, Option<DateTime<Utc>>>,
+    /// Overview cursor (midnight after the last final day stored).
+    pub overview_to: Option<DateTime<Utc>>,
+    /// False once the power-flow tier refusal was recorded for this credential.
+    pub power_flow: bool,
+}
+
+/// Everything `plan` needs.
+#[derive(Clone, Debug)]
+pub struct PlanInput {
+    pub now: DateTime<Utc>,
+    pub budget: BudgetView,
+    pub settle: Duration,
+    /// `--full`: plan as if no cadence limited freshness this run (still within budget).
+    pub full: bool,
+    /// How many days of overview a first run reads.
+    pub overview_days: u32,
+    pub sites: Vec<SiteInput>,
+    pub max_span: BTreeMap<Resolution, Duration>,
+    /// Freshness cadence pinned per family by the user.
+    pub pinned: BTreeMap<Family, Duration>,
+    /// Alerts cadence pinned by the user.
+    pub alerts_every: Option<Duration>,
+    /// One fleet `/alerts` call instead of one per site (Fleet key).
+    pub fleet_alerts: bool,
+    pub fleet_alerts_last: Option<DateTime<Utc>>,
+    /// The credential may list sites (Fleet key).
+    pub fleet: bool,
+    pub site_list_last: Option<DateTime<Utc>>,
+    /// Most deep-history calls one run may make (so a run ends well before the next timer).
+    pub max_deep_per_run: u64,
+}
+
+/// Why a task is in the plan.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Priority {
+    Fresh = 1,
+    Cheap = 2,
+    Deep = 3,
+    Slow = 4,
+}
+
+/// One call (or one paged call) to make.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Task {
+    /// A window of a windowed series.
+    Window {
+        site: SiteId,
+        family: Family,
+        res: Resolution,
+        window: Window,
+        priority: Priority,
+    },
+    /// Lifetime energy, `resolution=TOTAL` from installation.
+    Total { site: SiteId, priority: Priority },
+    /// `/overview` of one site-local day.
+    Overview { site: SiteId, day: NaiveDate },
+    /// An unwindowed family of a site (details, devices, benefits, alerts, power flow).
+    Site { site: SiteId, family: Family, priority: Priority },
+    FleetAlerts,
+    SiteList,
+}
+
+impl Task {
+    pub fn priority(&self) -> Priority {
+        match self {
+            Task::Window { priority, .. } | Task::Total { priority, .. } | Task::Site { priority, .. } => *priority,
+            Task::Overview { .. } | Task::FleetAlerts | Task::SiteList => Priority::Slow,
+        }
+    }
+}
+
+/// The plan of one run, with the numbers `seh plan` shows.
+#[derive(Clone, Debug, Default)]
+pub struct Plan {
+    pub tasks: Vec<Task>,
+    /// Freshness cadence per quarter-hour family.
+    pub cadence: BTreeMap<Family, Duration>,
+    /// Longest a family's newest data may be old at the start of a run, given the cadence
+    /// and a 15-minute timer: cadence + 15 minutes.
+    pub max_lag: BTreeMap<Family, Duration>,
+    /// Cadence of daily families after stretching for the budget.
+    pub slow_every: Duration,
+    pub alerts_every: Duration,
+    /// Calls projected until the reset for freshness and slow families.
+    pub fresh_cycle_cost: u64,
+    pub slow_cycle_cost: u64,
+    /// Quarter-hour windows still needed back to installation, and when they will be done.
+    pub deep_remaining: u64,
+    pub deep_completion: Option<DateTime<Utc>>,
+    /// Things the user should know (tight budget, stretched cadences).
+    pub notes: Vec<String>,
+}
+
+impl Plan {
+    pub fn cost(&self) -> u64 {
+        self.tasks.len() as u64
+    }
+}
+
+const LADDER_MIN: [i64; 16] = [15, 30, 60, 120, 180, 240, 360, 480, 660, 720, 1380, 1440, 2820, 10_080, 20_160, 43_200];
+
+fn span(input: &PlanInput, res: Resolution) -> Duration {
+    input
+        .max_span
+        .get(&res)
+        .copied()
+        .unwrap_or_else(|| windows::default_max_span(res))
+}
+
+fn ceil_div(a: i64, b: i64) -> u64 {
+    if b <= 0 {
+        return 0;
+    }
+    ((a + b - 1) / b).max(0) as u64
+}
+
+/// Calls one freshness fetch costs at cadence `c`: the span since the last fetch plus the
+/// settle window, cut into windows.
+fn calls_per_fetch(c: Duration, settle: Duration, max_span: Duration) -> u64 {
+    ceil_div((c + settle).num_seconds(), max_span.num_seconds()).max(1)
+}
+
+/// Freshness cost over `period` for `n` series at cadence `c`.
+fn fresh_cost(n: u64, c: Duration, input: &PlanInput, period: Duration) -> u64 {
+    let fetches = ceil_div(period.num_seconds(), c.num_seconds().max(1));
+    n * fetches * calls_per_fetch(c, input.settle, span(input, Resolution::QuarterHour))
+}
+
+/// Calls over `period` of the slow families at a stretch factor `k` (1 = nominal cadences).
+fn slow_cost(input: &PlanInput, k: i64, alerts_every: Duration, period: Duration) -> u64 {
+    let left = period.num_seconds();
+    let day = Duration::days(k).num_seconds();
+    let per_day: u64 = input
+        .sites
+        .iter()
+        .map(|s| {
+            // details, devices, benefits, overview, TOTAL, DAY/MONTH/YEAR energy updates,
+            // DAY telemetry updates.
+            7 + s.series.iter().filter(|f| f.telemetry_kind().is_some()).count() as u64
+        })
+        .sum::<u64>()
+        + u64::from(input.fleet);
+    let alerts = if input.fleet_alerts {
+        1
+    } else {
+        input.sites.len() as u64
+    };
+    per_day * ceil_div(left, day) + alerts * ceil_div(left, alerts_every.num_seconds().max(1))
+}
+
+/// Rollup series of a site: energy DAY/MONTH/YEAR and the telemetry families at DAY.
+fn rollups(site: &SiteInput) -> Vec<(Family, Resolution)> {
+    let mut v = vec![
+        (Family::Energy, Resolution::Day),
+        (Family::Energy, Resolution::Month),
+        (Family::Energy, Resolution::Year),
+    ];
+    for f in &site.series {
+        if f.telemetry_kind().is_some() {
+            v.push((*f, Resolution::Day));
+        }
+    }
+    v
+}
+
+fn due(last: Option<DateTime<Utc>>, every: Duration, now: DateTime<Utc>) -> bool {
+    // Two minutes of slack: timer runs drift by seconds, and a run that comes a little
+    // early must not skip a whole period.
+    last.is_none_or(|l| l > now || now - l + Duration::minutes(2) >= every)
+}
+
+/// Build the plan.
+pub fn plan(input: &PlanInput) -> Plan {
+    let now = input.now;
+    let mut out = Plan::default();
+    let left = input.budget.left();
+    let rest = input.budget.time_left();
+    let cycle = input.budget.cycle_len();
+
+    // --- 2. cheap history: rollups from installation, first TOTAL, gaps -------------------
+    let mut cheap: Vec<Task> = Vec::new();
+    for s in &input.sites {
+        for (family, res) in rollups(s) {
+            let c = s.cursors.get(&(family, res)).cloned().unwrap_or_default();
+            let si = series_input(input, s, res, &c, true);
+            // Only the part never fetched is cheap history; forward updates are slow work.
+            for w in windows::series_windows(&si) {
+                if w.backfill || c.covered_to.is_none() {
+                    cheap.push(Task::Window { site: s.id, family, res, window: w, priority: Priority::Cheap });
+                }
+            }
+        }
+        let total = s.cursors.get(&(Family::Energy, Resolution::Total));
+        if total.is_none_or(|c| c.last_success.is_none()) {
+            cheap.push(Task::Total { site: s.id, priority: Priority::Cheap });
+        }
+        for f in &s.series {
+            if let Some(c) = s.cursors.get(&(*f, Resolution::QuarterHour)) {
+                for (from, to) in &c.gaps {
+                    for (a, b) in t::windows(*from, *to, span(input, Resolution::QuarterHour), Resolution::QuarterHour, s.tz) {
+                        cheap.push(Task::Window {
+                            site: s.id,
+                            family: *f,
+                            res: Resolution::QuarterHour,
+                            window: Window { from: a, to: b, backfill: true },
+                            priority: Priority::Cheap,
+                        });
+                    }
+                }
+            }
+        }
+    }
+    let cheap_cost = cheap.len() as u64;
+    let after_cheap = left.saturating_sub(cheap_cost);
+
+    // --- deep history size (needed to size the freshness share) ---------------------------
+    let mut deep: Vec<Task> = Vec::new();
+    for s in &input.sites {
+        for f in &s.series {
+            let c = s.cursors.get(&(*f, Resolution::QuarterHour)).cloned().unwrap_or_default();
+            if c.covered_from.is_none() {
+                continue; // freshness starts the series; history follows from there
+            }
+            let si = series_input(input, s, Resolution::QuarterHour, &c, true);
+            for w in windows::series_windows(&si).into_iter().filter(|w| w.backfill) {
+                deep.push(Task::Window { site: s.id, family: *f, res: Resolution::QuarterHour, window: w, priority: Priority::Deep });
+            }
+        }
+    }
+    // Sites whose series never started contribute their whole life to the estimate.
+    let mut deep_estimate = deep.len() as u64;
+    for s in &input.sites {
+        for f in &s.series {
+            let started = s.cursors.get(&(*f, Resolution::QuarterHour)).is_some_and(|c| c.covered_from.is_some());
+            if let (false, Some(inst)) = (started, s.install) {
+                deep_estimate += ceil_div((now - inst).num_seconds(), span(input, Resolution::QuarterHour).num_seconds());
+            }
+        }
+    }
+
+    // --- 1. freshness cadence ---------------------------------------------------------------
+    let n_series: u64 = input.sites.iter().map(|s| s.series.len() as u64).sum();
+    let alerts_nominal = input.alerts_every.unwrap_or(Duration::hours(1));
+    let slow_nominal = slow_cost(input, 1, alerts_nominal, rest);
+    // Freshness may take what is left after the nominal slow work, but leaves a fifth for
+    // deep history while there is any.
+    let fresh_share = if deep_estimate > 0 { 0.8 } else { 1.0 };
+    let fresh_budget = ((after_cheap.saturating_sub(slow_nominal.min(after_cheap / 4))) as f64 * fresh_share) as u64;
+    let mut cadence = None;
+    for m in LADDER_MIN {
+        let c = Duration::minutes(m);
+        if fresh_cost(n_series, c, input, rest) <= fresh_budget {
+            cadence = Some(c);
+            break;
+        }
+    }
+    let cadence = cadence.unwrap_or_else(|| {
+        out.notes.push(format!(
+            "the budget cannot keep {n_series} quarter-hour series fresh even once a month; quarter-hour data will have gaps until the next cycle"
+        ));
+        Duration::minutes(*LADDER_MIN.last().expect("ladder"))
+    });
+    if cadence > Duration::hours(1) {
+        out.notes.push(format!(
+            "{} credits left this cycle for {n_series} quarter-hour series: fetching them every {}",
+            left,
+            human(cadence)
+        ));
+    }
+    let mut fresh_total = 0;
+    let mut fresh_full = 0;
+    for s in &input.sites {
+        for f in &s.series {
+            let c = input.pinned.get(f).copied().unwrap_or(cadence);
+            out.cadence.insert(*f, c);
+            out.max_lag.insert(*f, c + Duration::minutes(15));
+            fresh_total += fresh_cost(1, c, input, rest);
+            fresh_full += fresh_cost(1, c, input, cycle);
+        }
+    }
+    out.fresh_cycle_cost = fresh_total;
+
+    // --- 4. slow cadence: stretch until it fits what freshness leaves ----------------------
+    let slow_budget = after_cheap.saturating_sub(fresh_total);
+    let mut k = 1i64;
+    let mut alerts_every = alerts_nominal;
+    while slow_cost(input, k, alerts_every, rest) > slow_budget && k < 30 {
+        k += 1;
+        alerts_every = alerts_nominal * (k as i32);
+    }
+    if k > 1 {
+        out.notes.push(format!(
+            "daily families stretched to every {k} days and alerts to every {} to fit the budget",
+            human(alerts_every)
+        ));
+    }
+    out.slow_every = Duration::days(k);
+    out.alerts_every = input.alerts_every.filter(|_| k == 1).unwrap_or(alerts_every);
+    out.slow_cycle_cost = slow_cost(input, k, alerts_every, rest);
+    let slow_full = slow_cost(input, k, alerts_every, cycle);
+
+    // --- assemble, in order of value --------------------------------------------------------
+    let mut fresh: Vec<Task> = Vec::new();
+    for s in &input.sites {
+        for f in &s.series {
+            let c = s.cursors.get(&(*f, Resolution::QuarterHour)).cloned().unwrap_or_default();
+            if !input.full && !due(c.last_success, out.cadence[f], now) {
+                continue;
+            }
+            let si = series_input(input, s, Resolution::QuarterHour, &c, false);
+            for w in windows::series_windows(&si).into_iter().filter(|w| !w.backfill) {
+                fresh.push(Task::Window { site: s.id, family: *f, res: Resolution::QuarterHour, window: w, priority: Priority::Fresh });
+            }
+        }
+        if s.power_flow && (input.full || due(s.last.get(&Family::PowerFlow).copied().flatten(), cadence, now)) {
+            fresh.push(Task::Site { site: s.id, family: Family::PowerFlow, priority: Priority::Fresh });
+        }
+    }
+
+    let mut slow: Vec<Task> = Vec::new();
+    let slow_due = |last: Option<DateTime<Utc>>| input.full || due(last, out.slow_every, now);
+    if input.fleet && slow_due(input.site_list_last) {
+        slow.push(Task::SiteList);
+    }
+    for s in &input.sites {
+        for fam in [Family::Details, Family::Devices, Family::Benefits] {
+            if slow_due(s.last.get(&fam).copied().flatten()) {
+                slow.push(Task::Site { site: s.id, family: fam, priority: Priority::Slow });
+            }
+        }
+        if !input.fleet_alerts && (input.full || due(s.last.get(&Family::Alerts).copied().flatten(), out.alerts_every, now)) {
+            slow.push(Task::Site { site: s.id, family: Family::Alerts, priority: Priority::Slow });
+        }
+        // Rollup updates (forward windows of series that already started).
+        for (family, res) in rollups(s) {
+            let c = s.cursors.get(&(family, res)).cloned().unwrap_or_default();
+            if c.covered_to.is_none() || !slow_due(c.last_success) {
+                continue;
+            }
+            let si = series_input(input, s, res, &c, false);
+            for w in windows::series_windows(&si).into_iter().filter(|w| !w.backfill) {
+                slow.push(Task::Window { site: s.id, family, res, window: w, priority: Priority::Slow });
+            }
+        }
+        let total = s.cursors.get(&(Family::Energy, Resolution::Total));
+        if total.is_some_and(|c| c.last_success.is_some() && slow_due(c.last_success)) {
+            slow.push(Task::Total { site: s.id, priority: Priority::Slow });
+        }
+        if slow_due(s.last.get(&Family::Overview).copied().flatten()) {
+            for day in overview_days(s, input) {
+                slow.push(Task::Overview { site: s.id, day });
+            }
+        }
+    }
+    if input.fleet_alerts && (input.full || due(input.fleet_alerts_last, out.alerts_every, now)) {
+        slow.push(Task::FleetAlerts);
+    }
+
+    // --- 3. deep history: below the budget line, capped per run -----------------------------
+    // Interleave series newest-first so every site and family advances together.
+    deep.sort_by(|a, b| window_end(b).cmp(&window_end(a)));
+    let reserved = fresh.len() as u64 + cheap.len() as u64 + slow.len() as u64;
+    let future = fresh_total + out.slow_cycle_cost;
+    let deep_now = input
+        .budget
+        .below_line()
+        .min(left.saturating_sub(reserved).saturating_sub(future))
+        .min(input.max_deep_per_run);
+    out.deep_remaining = deep_estimate;
+    let take = (deep_now as usize).min(deep.len());
+    let deep_after = deep_estimate.saturating_sub(take as u64);
+    // Later cycles: what a whole cycle leaves after freshness and slow work.
+    let per_cycle_deep = input.budget.budget.usable().saturating_sub(fresh_full + slow_full);
+    out.deep_completion = if deep_after == 0 {
+        Some(now)
+    } else if per_cycle_deep == 0 {
+        None
+    } else {
+        let per_sec = per_cycle_deep as f64 / input.budget.cycle_len().num_seconds().max(1) as f64;
+        Some(now + Duration::seconds((deep_after as f64 / per_sec) as i64))
+    };
+    if out.deep_completion.is_none() {
+        out.notes.push("no credits are left for quarter-hour history at this budget; it will not be backfilled".into());
+    }
+
+    // Everything must fit what is left this cycle, in order of value.
+    let mut tasks = fresh;
+    tasks.extend(cheap);
+    tasks.extend(deep.into_iter().take(take));
+    tasks.extend(slow);
+    if tasks.len() as u64 > left {
+        out.notes.push(format!(
+            "only {left} credits left until {}; {} planned calls deferred",
+            input.budget.next_reset.format("%Y-%m-%d %H:%M UTC"),
+            tasks.len() as u64 - left
+        ));
+        tasks.truncate(left as usize);
+    }
+    out.tasks = tasks;
+    out
+}
+
+fn window_end(t: &Task) -> DateTime<Utc> {
+    match t {
+        Task::Window { window, .. } => window.to,
+        _ => DateTime::<Utc>::MIN_UTC,
+    }
+}
+
+fn series_input(input: &PlanInput, s: &SiteInput, res: Resolution, c: &Cursor, full: bool) -> SeriesInput {
+    SeriesInput {
+        resolution: res,
+        tz: s.tz,
+        install: s.install,
+        covered_from: c.covered_from,
+        covered_to: c.covered_to,
+        now: input.now,
+        settle: input.settle,
+        // Freshness starts a new series one cadence-free day back; history does the rest.
+        initial: Duration::days(1),
+        full,
+        max_span: span(input, res),
+    }
+}
+
+fn overview_days(s: &SiteInput, input: &PlanInput) -> Vec<NaiveDate> {
+    // Final days only: a day's overview is read once it ended more than `settle` ago.
+    let last_final = t::local_day_of(input.now - input.settle, s.tz) - Duration::days(1);
+    windows::overview_days(s.overview_to, s.install, input.now, input.overview_days, s.tz)
+        .into_iter()
+        .filter(|d| *d <= last_final)
+        .collect()
+}
+
+/// `2h`, `1d 12h`, `45m`.
+pub fn human(d: Duration) -> String {
+    let m = d.num_minutes();
+    match (m / 1440, (m % 1440) / 60, m % 60) {
+        (0, 0, m) => format!("{m}m"),
+        (0, h, 0) => format!("{h}h"),
+        (0, h, m) => format!("{h}h {m}m"),
+        (d, 0, 0) => format!("{d}d"),
+        (d, h, _) => format!("{d}d {h}h"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::budget::{Budget, BudgetView};
+    use chrono::TimeZone;
+
+    fn at(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(y, m, d, h, min, 0).unwrap()
+    }
+
+    fn site(id: SiteId, zone: &str, install: DateTime<Utc>, series: &[Family]) -> SiteInput {
+        SiteInput {
+            id,
+            tz: zone.parse().unwrap(),
+            install: Some(install),
+            series: series.to_vec(),
+            cursors: BTreeMap::new(),
+            last: BTreeMap::new(),
+            overview_to: None,
+            power_flow: false,
+        }
+    }
+
+    fn fleet(now: DateTime<Utc>) -> Vec<SiteInput> {
+        use Family::*;
+        vec![
+            site(1, "Europe/Berlin", now - Duration::days(1100), &[Energy, Power, InverterTelemetry, MeterTelemetry, StorageTelemetry]),
+            site(2, "Australia/Sydney", now - Duration::days(400), &[Energy, Power, InverterTelemetry, MeterTelemetry]),
+            site(3, "America/Denver", now - Duration::days(2190), &[Energy, Power, InverterTelemetry]),
+        ]
+    }
+
+    fn input(now: DateTime<Utc>, budget: Budget, used: u64) -> PlanInput {
+        PlanInput {
+            now,
+            budget: BudgetView::new(budget, now, used),
+            settle: Duration::hours(1),
+            full: false,
+            overview_days: 7,
+            sites: fleet(now),
+            max_span: BTreeMap::new(),
+            pinned: BTreeMap::new(),
+            alerts_every: None,
+            fleet_alerts: true,
+            fleet_alerts_last: None,
+            fleet: true,
+            site_list_last: None,
+            max_deep_per_run: 100,
+        }
+    }
+
+    fn count(p: &Plan, pr: Priority) -> usize {
+        p.tasks.iter().filter(|t| t.priority() == pr).count()
+    }
+
+    /// Mark every series of every site as fetched up to `now - settle`, with history
+    /// reaching `from`, last fetched at `last`.
+    fn started(i: &mut PlanInput, from_days_back: i64, last: DateTime<Utc>) {
+        let now = i.now;
+        for s in &mut i.sites {
+            for f in s.series.clone() {
+                s.cursors.insert(
+                    (f, Resolution::QuarterHour),
+                    Cursor {
+                        covered_from: Some(t::start_of_bucket(now - Duration::days(from_days_back), Resolution::QuarterHour, s.tz)),
+                        covered_to: Some(t::start_of_bucket(last - Duration::hours(1), Resolution::QuarterHour, s.tz)),
+                        last_success: Some(last),
+                        gaps: Vec::new(),
+                    },
+                );
+            }
+            for (f, r) in rollups(s) {
+                let inst = s.install.unwrap();
+                s.cursors.insert((f, r), Cursor {
+                    covered_from: Some(t::start_of_bucket(inst, r, s.tz)),
+                    covered_to: Some(t::start_of_bucket(now, r, s.tz)),
+                    last_success: Some(last),
+                    gaps: Vec::new(),
+                });
+            }
+            s.cursors.insert((Family::Energy, Resolution::Total), Cursor { last_success: Some(last), ..Cursor::default() });
+            for f in [Family::Details, Family::Devices, Family::Benefits, Family::Overview] {
+                s.last.insert(f, Some(last));
+            }
+            s.overview_to = Some(t::local_midnight(t::local_day_of(now, s.tz), s.tz));
+        }
+        i.fleet_alerts_last = Some(last);
+        i.site_list_last = Some(last);
+    }
+
+    #[test]
+    fn first_run_fetches_all_day_history_and_starts_every_series() {
+        let now = at(2026, 11, 26, 12, 7);
+        let p = plan(&input(now, Budget::default(), 0));
+        // Cheap history: DAY/MONTH/YEAR energy and DAY telemetry from installation, TOTAL.
+        let day_windows: Vec<_> = p
+            .tasks
+            .iter()
+            .filter_map(|t| match t {
+                Task::Window { site: 3, family: Family::Energy, res: Resolution::Day, window, .. } => Some(*window),
+                _ => None,
+            })
+            .collect();
+        assert!(!day_windows.is_empty());
+        let tz: Tz = "America/Denver".parse().unwrap();
+        let inst = now - Duration::days(2190);
+        let earliest = day_windows.iter().map(|w| w.from).min().unwrap();
+        assert_eq!(earliest, t::start_of_bucket(inst, Resolution::Day, tz));
+        assert!(p.tasks.iter().any(|t| matches!(t, Task::Total { site: 1, .. })));
+        // Every quarter-hour series gets a freshness window; no deep history yet.
+        assert_eq!(count(&p, Priority::Deep), 0);
+        let fresh_series: std::collections::BTreeSet<_> = p
+            .tasks
+            .iter()
+            .filter_map(|t| match t {
+                Task::Window { site, family, priority: Priority::Fresh, .. } => Some((*site, *family)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(fresh_series.len(), 12);
+        assert!(p.tasks.len() as u64 <= Budget::default().usable());
+        assert!(p.deep_remaining > 0);
+    }
+
+    #[test]
+    fn free_tier_cadence_fits_the_cycle_and_a_tight_budget_stretches_it() {
+        let now = at(2026, 11, 1, 6, 0);
+        let mut i = input(now, Budget::default(), 0);
+        started(&mut i, 1, now - Duration::minutes(15));
+        let p = plan(&i);
+        let c = p.cadence[&Family::Energy];
+        assert!(p.fresh_cycle_cost + p.slow_cycle_cost <= Budget::default().usable(), "{p:?}");
+        assert!(c >= Duration::hours(1) && c <= Duration::days(1), "{}", human(c));
+        let tight = Budget { monthly_credits: 300, reserve: 30, ..Budget::default() };
+        let mut j = input(now, tight, 0);
+        started(&mut j, 1, now - Duration::minutes(15));
+        let q = plan(&j);
+        assert!(q.cadence[&Family::Energy] > c, "tight {} vs {}", human(q.cadence[&Family::Energy]), human(c));
+        assert!(q.fresh_cycle_cost + q.slow_cycle_cost <= tight.usable() || !q.notes.is_empty());
+        assert!(!q.notes.is_empty(), "a tight budget is explained");
+        assert!(q.slow_every >= p.slow_every);
+    }
+
+    #[test]
+    fn nothing_is_fetched_before_its_cadence_and_full_ignores_cadence() {
+        let now = at(2026, 11, 10, 12, 0);
+        let mut i = input(now, Budget::default(), 200);
+        started(&mut i, 1, now - Duration::minutes(10));
+        let p = plan(&i);
+        assert_eq!(count(&p, Priority::Fresh), 0, "{:?}", p.tasks);
+        i.full = true;
+        let q = plan(&i);
+        assert!(count(&q, Priority::Fresh) >= 12);
+        // A pinned cadence wins over the derived one.
+        i.full = false;
+        i.pinned.insert(Family::Energy, Duration::minutes(5));
+        let r = plan(&i);
+        assert_eq!(r.cadence[&Family::Energy], Duration::minutes(5));
+        assert_eq!(
+            r.tasks.iter().filter(|t| matches!(t, Task::Window { family: Family::Energy, priority: Priority::Fresh, .. })).count(),
+            3
+        );
+    }
+
+    #[test]
+    fn deep_history_spends_only_below_the_line_newest_first_and_capped() {
+        // Cycle start: the line is at zero, no deep history yet.
+        let start = at(2026, 11, 1, 0, 30);
+        let mut i = input(start, Budget::default(), 0);
+        started(&mut i, 2, start - Duration::minutes(20));
+        // Half an hour into the cycle the line allows a credit or so.
+        assert!(count(&plan(&i), Priority::Deep) <= 2);
+        // Mid-cycle with little spent: deep history, capped per run, newest first.
+        let mid = at(2026, 11, 16, 0, 0);
+        let mut j = input(mid, Budget::default(), 300);
+        started(&mut j, 2, mid - Duration::minutes(20));
+        let p = plan(&j);
+        let deep: Vec<_> = p
+            .tasks
+            .iter()
+            .filter_map(|t| match t {
+                Task::Window { priority: Priority::Deep, window, .. } => Some(*window),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(deep.len(), 100);
+        assert!(deep.windows(2).all(|w| w[0].to >= w[1].to));
+        assert!(deep.iter().all(|w| w.backfill && w.to - w.from <= Duration::hours(12)));
+        assert!(p.deep_completion.unwrap() > mid);
+        // Over the line: nothing deep.
+        let mut k = input(mid, Budget::default(), 1500);
+        started(&mut k, 2, mid - Duration::minutes(20));
+        assert_eq!(count(&plan(&k), Priority::Deep), 0);
+    }
+
+    #[test]
+    fn the_end_of_the_cycle_truncates_to_what_is_left() {
+        let now = at(2026, 11, 30, 20, 0);
+        let b = Budget::default();
+        let p = plan(&input(now, b, b.usable() - 5));
+        assert_eq!(p.tasks.len(), 5);
+        assert!(p.notes.iter().any(|n| n.contains("2026-12-01")), "{:?}", p.notes);
+        let q = plan(&input(now, b, b.usable()));
+        assert!(q.tasks.is_empty());
+    }
+
+    #[test]
+    fn billing_day_moves_the_cycle() {
+        // On the 14th with billing day 15 the cycle is almost over: the line is high.
+        let now = at(2026, 11, 14, 12, 0);
+        let b = Budget { billing_day: 15, ..Budget::default() };
+        let mut i = input(now, b, 1000);
+        started(&mut i, 2, now - Duration::minutes(20));
+        let p = plan(&i);
+        assert_eq!(i.budget.next_reset, at(2026, 11, 15, 0, 0));
+        assert!(count(&p, Priority::Deep) > 0);
+        // A day later a new cycle began: the line is back at zero.
+        let mut j = input(at(2026, 11, 15, 1, 0), b, 0);
+        started(&mut j, 2, at(2026, 11, 15, 0, 40));
+        assert!(count(&plan(&j), Priority::Deep) <= 3);
+    }
+
+    #[test]
+    fn learned_limits_shorten_every_window() {
+        let now = at(2026, 11, 16, 0, 0);
+        let mut i = input(now, Budget::default(), 0);
+        i.max_span.insert(Resolution::QuarterHour, Duration::hours(6));
+        i.max_span.insert(Resolution::Day, Duration::days(10));
+        let p = plan(&i);
+        for t in &p.tasks {
+            if let Task::Window { res, window, .. } = t {
+                let max = i.max_span.get(res).copied().unwrap_or_else(|| windows::default_max_span(*res));
+                assert!(window.to - window.from <= max, "{t:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn windows_on_dst_days_are_contiguous_in_both_hemispheres() {
+        for (zone, now) in [
+            ("Europe/Berlin", at(2026, 10, 25, 23, 30)),
+            ("Australia/Sydney", at(2026, 10, 4, 14, 0)),
+        ] {
+            let tz: Tz = zone.parse().unwrap();
+            let mut i = input(now, Budget::default(), 0);
+            i.sites = vec![site(9, zone, now - Duration::days(30), &[Family::Energy])];
+            let from = t::local_midnight(t::local_day_of(now, tz), tz) - Duration::hours(1);
+            i.sites[0].cursors.insert((Family::Energy, Resolution::QuarterHour), Cursor {
+                covered_from: Some(now - Duration::days(2)),
+                covered_to: Some(from),
+                last_success: Some(from),
+                gaps: vec![],
+            });
+            let p = plan(&i);
+            let w: Vec<_> = p
+                .tasks
+                .iter()
+                .filter_map(|t| match t {
+                    Task::Window { priority: Priority::Fresh, window, .. } => Some(*window),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(w.first().unwrap().from, from, "{zone}");
+            for pair in w.windows(2) {
+                assert_eq!(pair[0].to, pair[1].from, "{zone}");
+            }
+            assert_eq!(w.last().unwrap().to, t::start_of_bucket(now, Resolution::QuarterHour, tz));
+        }
+    }
+
+    #[test]
+    fn gaps_are_scheduled_as_cheap_work() {
+        let now = at(2026, 11, 16, 0, 0);
+        let mut i = input(now, Budget::default(), 0);
+        started(&mut i, 2, now - Duration::minutes(5));
+        let gap = (at(2026, 11, 15, 3, 0), at(2026, 11, 15, 4, 0));
+        i.sites[0].cursors.get_mut(&(Family::Power, Resolution::QuarterHour)).unwrap().gaps = vec![gap];
+        let p = plan(&i);
+        assert!(p.tasks.iter().any(|t| matches!(t, Task::Window { site: 1, family: Family::Power, priority: Priority::Cheap, window, .. } if window.from == gap.0 && window.to == gap.1)));
+    }
+
+    #[test]
+    fn alerts_are_one_fleet_call_or_one_per_site_and_power_flow_only_when_allowed() {
+        let now = at(2026, 11, 16, 0, 0);
+        let mut i = input(now, Budget::default(), 0);
+        let p = plan(&i);
+        assert_eq!(p.tasks.iter().filter(|t| matches!(t, Task::FleetAlerts)).count(), 1);
+        assert!(!p.tasks.iter().any(|t| matches!(t, Task::Site { family: Family::Alerts, .. } | Task::Site { family: Family::PowerFlow, .. })));
+        i.fleet_alerts = false;
+        i.sites[0].power_flow = true;
+        let q = plan(&i);
+        assert_eq!(q.tasks.iter().filter(|t| matches!(t, Task::Site { family: Family::Alerts, .. })).count(), 3);
+        assert_eq!(q.tasks.iter().filter(|t| matches!(t, Task::Site { family: Family::PowerFlow, .. })).count(), 1);
+    }
+
+    #[test]
+    fn human_durations() {
+        assert_eq!(human(Duration::minutes(45)), "45m");
+        assert_eq!(human(Duration::minutes(120)), "2h");
+        assert_eq!(human(Duration::minutes(135)), "2h 15m");
+        assert_eq!(human(Duration::days(2)), "2d");
+        assert_eq!(human(Duration::hours(36)), "1d 12h");
+    }
+}
