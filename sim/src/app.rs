@@ -282,9 +282,15 @@ impl App {
                         .to_string(),
                 ),
             ),
-            Some(action) => action
-                .to_reply(normal)
-                .unwrap_or_else(|| Reply::Normal(not_found())),
+            // The failure comes from behind the gateway, so its answer (an HTML error
+            // page, an empty body, …) still carries the minute headers like any other.
+            Some(action) => match action.to_reply(normal) {
+                Some(Reply::Normal(r)) => Reply::Normal(with_rate(r)),
+                Some(Reply::Truncated(r)) => Reply::Truncated(with_rate(r)),
+                Some(Reply::Slow(d, r)) => Reply::Slow(d, with_rate(r)),
+                Some(other) => other,
+                None => Reply::Normal(with_rate(not_found())),
+            },
         }
     }
 
@@ -456,6 +462,7 @@ impl App {
 
     fn check_window(
         &self,
+        idx: usize,
         res: Res,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
@@ -467,18 +474,27 @@ impl App {
         self.windows
             .lock()
             .expect("windows lock")
-            .check(res, from, to)
+            .check(res, from, to, self.spec(idx).tz())
             .map_err(bad_request)
     }
 
-    fn period(
-        &self,
-        idx: usize,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) -> Value {
+    /// The `period` object: the request's window, `to` clipped to now (then with nine
+    /// fraction digits). For TOTAL it is the span actually covered, from the installation
+    /// at the earliest: the V1 `dataPeriod` replacement (reference §7.4, §10).
+    fn period(&self, idx: usize, res: Res, span: Span) -> Value {
+        let Span { from, to, now } = span;
         let tz = self.spec(idx).tz();
+        let from = match res {
+            Res::Total => {
+                let lo = from.max(self.models[idx].lock().expect("model lock").install);
+                if lo < to.min(now) {
+                    lo
+                } else {
+                    from
+                }
+            }
+            _ => from,
+        };
         let to_s = if to >= now {
             time::fmt_local_nanos(now, tz)
         } else {
@@ -493,8 +509,9 @@ impl App {
         let tz = self.spec(idx).tz();
         let mut model = self.models[idx].lock().expect("model lock");
         if res == Res::Total {
-            let (lo, _hi, v) = model.total(metric, from, to, now);
-            if !model.spec.has_data() {
+            let (lo, hi, v) = model.total(metric, from, to, now);
+            // No data, or a window entirely before installation or after now: no bucket.
+            if !model.spec.has_data() || lo >= hi {
                 return json!([]);
             }
             return json!([{"timestamp": time::fmt_local(time::trunc_secs(lo), tz), "value": v.map(|v| wire(v / factor))}]);
@@ -514,7 +531,7 @@ impl App {
         let page = parse_int(req, "page", 1, 1, i64::MAX)?;
         let size = parse_int(req, "sites-in-page", 50, 1, 1000)?;
         let sites = &self.opts.scenario.sites;
-        let start = ((page - 1) * size) as usize;
+        let start = usize::try_from((page - 1).saturating_mul(size)).unwrap_or(usize::MAX);
         let items: Vec<Value> = sites
             .iter()
             .skip(start)
@@ -575,7 +592,7 @@ impl App {
         };
         let res = Self::resolution(req, allowed)?;
         let (from, to, explicit) = self.window(idx, req, now)?;
-        self.check_window(res, from, to, explicit)?;
+        self.check_window(idx, res, from, to, explicit)?;
         let (unit, factor) = if energy {
             energy_unit(req.query_one("unit").unwrap_or("WH"))?
         } else {
@@ -589,7 +606,7 @@ impl App {
         Ok(Response::json(
             200,
             &json!({
-                "period": self.period(idx, from, to, now),
+                "period": self.period(idx, res, Span { from, to, now }),
                 "unit": unit,
                 "resolution": res.wire(),
                 "values": self.values(idx, metric, res, Span { from, to, now }, factor),
@@ -702,7 +719,7 @@ impl App {
         }
         let items: Vec<Value> = all
             .iter()
-            .skip(((page - 1) * size) as usize)
+            .skip(usize::try_from((page - 1).saturating_mul(size)).unwrap_or(usize::MAX))
             .take(size as usize)
             .map(alert_json)
             .collect();
@@ -783,7 +800,7 @@ impl App {
         };
         let res = Self::resolution(req, allowed)?;
         let (from, to, explicit) = self.window(idx, req, now)?;
-        self.check_window(res, from, to, explicit)?;
+        self.check_window(idx, res, from, to, explicit)?;
         let mut devices = serde_json::Map::new();
         for (key, metrics) in self.telemetry_devices(idx, family) {
             if let Some(sns) = subset {
@@ -821,7 +838,7 @@ impl App {
         };
         Ok(Response::json(
             200,
-            &json!({"period": self.period(idx, from, to, now), "resolution": res.wire(), name: devices}),
+            &json!({"period": self.period(idx, res, Span { from, to, now }), "resolution": res.wire(), name: devices}),
         ))
     }
 
@@ -941,7 +958,7 @@ impl App {
             )));
         }
         let (from, to, explicit) = self.window(idx, req, now)?;
-        self.check_window(res, from, to, explicit)?;
+        self.check_window(idx, res, from, to, explicit)?;
         let (unit, factor) = match (req.query_one("unit"), m.agg()) {
             (Some(u), gen::Agg::Sum) if *unit == "WH" || *unit == "KWH" => energy_unit(u)?,
             (Some(u), gen::Agg::Mean) if *unit == "KW" || *unit == "W" => power_unit(u)?,
@@ -950,7 +967,7 @@ impl App {
         Ok(Response::json(
             200,
             &json!({
-                "period": self.period(idx, from, to, now),
+                "period": self.period(idx, res, Span { from, to, now }),
                 "unit": unit,
                 "resolution": res.wire(),
                 "values": self.values(idx, *m, res, Span { from, to, now }, factor),
@@ -1196,8 +1213,8 @@ impl App {
                 }
                 let mut model = self.models[idx].lock().expect("model lock");
                 let buckets = if res == Res::Total {
-                    let (lo, _, v) = model.total(metric, from, to, now);
-                    if model.spec.has_data() {
+                    let (lo, hi, v) = model.total(metric, from, to, now);
+                    if model.spec.has_data() && lo < hi {
                         vec![gen::Bucket {
                             start: lo,
                             stamp: time::trunc_secs(lo),

@@ -11,6 +11,7 @@
 
 use crate::time::Res;
 use chrono::{DateTime, Duration, Utc};
+use chrono_tz::Tz;
 use std::collections::BTreeMap;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -96,14 +97,34 @@ impl WindowLimits {
     }
 
     /// `Err(detail)` for the 400 body when [from, to) is longer than allowed.
-    pub fn check(&self, res: Res, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<(), String> {
-        match self.get(res) {
-            Some(max) if to - from > max => Err(format!(
+    ///
+    /// QUARTER_HOUR and HOUR windows are measured in real time: under the documented
+    /// profile the 25-hour autumn day needs two HOUR windows. DAY and coarser windows are
+    /// measured in the site's local calendar, so "one month" of days (31 d) accepts a
+    /// whole October although, with the autumn change, it lasts 31 days and an hour.
+    pub fn check(
+        &self,
+        res: Res,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        tz: Tz,
+    ) -> Result<(), String> {
+        let Some(max) = self.get(res) else {
+            return Ok(());
+        };
+        let span = if !matches!(res, Res::QuarterHour | Res::Hour) {
+            to.with_timezone(&tz).naive_local() - from.with_timezone(&tz).naive_local()
+        } else {
+            to - from
+        };
+        if span > max {
+            Err(format!(
                 "The requested time span exceeds the maximum allowed for resolution {} ({})",
                 res.wire(),
                 describe(max)
-            )),
-            _ => Ok(()),
+            ))
+        } else {
+            Ok(())
         }
     }
 
@@ -133,35 +154,63 @@ fn describe(d: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::TimeZone;
+    use chrono::{NaiveDate, TimeZone};
+    use chrono_tz::UTC;
 
     #[test]
     fn documented_profile_refuses_13_hours_of_quarter_hours() {
         let w = WindowLimits::profile(Profile::Documented);
         let a = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
         assert!(w
-            .check(Res::QuarterHour, a, a + Duration::hours(12))
+            .check(Res::QuarterHour, a, a + Duration::hours(12), UTC)
             .is_ok());
         let e = w
-            .check(Res::QuarterHour, a, a + Duration::hours(13))
+            .check(Res::QuarterHour, a, a + Duration::hours(13), UTC)
             .unwrap_err();
         assert!(e.contains("exceeds") && e.contains("12 hours"), "{e}");
-        assert!(w.check(Res::Year, a, a + Duration::days(4000)).is_ok());
+        assert!(w.check(Res::Year, a, a + Duration::days(4000), UTC).is_ok());
     }
 
     #[test]
     fn observed_profile_and_overrides() {
         let mut w = WindowLimits::profile(Profile::Observed);
         let a = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
-        assert!(w.check(Res::QuarterHour, a, a + Duration::days(7)).is_ok());
-        assert!(w.check(Res::QuarterHour, a, a + Duration::days(8)).is_err());
+        assert!(w
+            .check(Res::QuarterHour, a, a + Duration::days(7), UTC)
+            .is_ok());
+        assert!(w
+            .check(Res::QuarterHour, a, a + Duration::days(8), UTC)
+            .is_err());
         w.override_spec("QUARTER_HOUR=2d").unwrap();
-        assert!(w.check(Res::QuarterHour, a, a + Duration::days(3)).is_err());
+        assert!(w
+            .check(Res::QuarterHour, a, a + Duration::days(3), UTC)
+            .is_err());
         w.override_spec("QUARTER_HOUR=none").unwrap();
         assert!(w
-            .check(Res::QuarterHour, a, a + Duration::days(300))
+            .check(Res::QuarterHour, a, a + Duration::days(300), UTC)
             .is_ok());
         assert!(w.override_spec("FORTNIGHT=2d").is_err());
         assert!(w.override_spec("DAY=2w").is_err());
+    }
+
+    #[test]
+    fn day_limits_are_calendar_spans_hour_limits_real_durations() {
+        let w = WindowLimits::profile(Profile::Documented);
+        let berlin: Tz = "Europe/Berlin".parse().unwrap();
+        let m = |d: NaiveDate| crate::time::local_midnight(d, berlin);
+        let d = |y, mo, da| NaiveDate::from_ymd_opt(y, mo, da).unwrap();
+        // October 2026 lasts 31 days and one hour in Berlin: still one month of days.
+        let (oct, nov) = (m(d(2026, 10, 1)), m(d(2026, 11, 1)));
+        assert_eq!(nov - oct, Duration::days(31) + Duration::hours(1));
+        assert!(w.check(Res::Day, oct, nov, berlin).is_ok());
+        assert!(w
+            .check(Res::Day, oct, nov + Duration::hours(1), berlin)
+            .is_err());
+        // The autumn day is 25 real hours: more than 24 h of hours.
+        let (a, b) = (m(d(2026, 10, 25)), m(d(2026, 10, 26)));
+        assert!(w.check(Res::Hour, a, b, berlin).is_err());
+        assert!(w
+            .check(Res::Hour, a, b - Duration::hours(1), berlin)
+            .is_ok());
     }
 }
