@@ -30,7 +30,8 @@ impl Default for Budget {
 }
 
 fn billing_instant(y: i32, m: u32, day: u32) -> DateTime<Utc> {
-    let d = NaiveDate::from_ymd_opt(y, m, day.clamp(1, 28)).expect("days 1-28 exist in every month");
+    let d =
+        NaiveDate::from_ymd_opt(y, m, day.clamp(1, 28)).expect("days 1-28 exist in every month");
     Utc.from_utc_datetime(&d.and_hms_opt(0, 0, 0).expect("midnight"))
 }
 
@@ -124,7 +125,10 @@ mod tests {
 
     #[test]
     fn cycles_follow_the_billing_day() {
-        let b = Budget { billing_day: 15, ..Budget::default() };
+        let b = Budget {
+            billing_day: 15,
+            ..Budget::default()
+        };
         assert_eq!(b.cycle_start(t(2026, 11, 26, 12)), t(2026, 11, 15, 0));
         assert_eq!(b.next_reset(t(2026, 11, 26, 12)), t(2026, 12, 15, 0));
         assert_eq!(b.cycle_start(t(2026, 11, 14, 23)), t(2026, 10, 15, 0));
@@ -139,7 +143,10 @@ mod tests {
 
     #[test]
     fn billing_day_28_works_in_february() {
-        let b = Budget { billing_day: 28, ..Budget::default() };
+        let b = Budget {
+            billing_day: 28,
+            ..Budget::default()
+        };
         assert_eq!(b.cycle_start(t(2026, 3, 1, 0)), t(2026, 2, 28, 0));
         assert_eq!(b.next_reset(t(2026, 2, 28, 1)), t(2026, 3, 28, 0));
     }

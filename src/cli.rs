@@ -51,6 +51,7 @@ pub enum Command {
     Check(CheckArgs),
     Sync(SyncArgs),
     Status(StatusArgs),
+    Plan(PlanArgs),
     Reprocess(ReprocessArgs),
 }
 
@@ -86,6 +87,22 @@ pub struct StatusArgs {
     /// print JSON instead of a table
     #[argh(switch)]
     pub json: bool,
+}
+
+/// What the next sync will fetch and cost, the cadence per family, credits used and left
+/// this cycle, and when quarter-hour history will be complete. Makes no API call.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "plan")]
+pub struct PlanArgs {
+    /// print JSON instead of text
+    #[argh(switch)]
+    pub json: bool,
+    /// plan as `seh sync --full` would
+    #[argh(switch)]
+    pub full: bool,
+    /// list every planned call
+    #[argh(switch)]
+    pub verbose_tasks: bool,
 }
 
 /// Rebuild every table from the raw archive, with zero API calls.

@@ -43,6 +43,22 @@ struct FileConfig {
     sites: FileSites,
     #[serde(default)]
     sync: FileSync,
+    #[serde(default)]
+    budget: FileBudget,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileBudget {
+    monthly_credits: Option<u64>,
+    per_minute: Option<u32>,
+    billing_day: Option<u32>,
+    reserve: Option<u64>,
+    alerts_minutes: Option<u32>,
+    max_history_calls_per_run: Option<u64>,
+    /// Freshness cadence pinned per family, in minutes: `{ energy = 30 }`.
+    #[serde(default)]
+    cadence_minutes: std::collections::BTreeMap<String, u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -54,7 +70,8 @@ struct FileApi {
     account_key: Option<String>,
     timeout_secs: Option<u64>,
     max_retries: Option<u32>,
-    per_minute: Option<u32>,
+    /// Server seconds per real second: only for tests against a sped-up simulator.
+    time_scale: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -78,7 +95,6 @@ struct FileSync {
     initial_days: Option<u32>,
     settle_hours: Option<u32>,
     alerts: Option<String>,
-    slow_refresh_hours: Option<u32>,
     /// Per-resolution maximum window in hours, e.g. `{ QUARTER_HOUR = 12, DAY = 744 }`.
     #[serde(default)]
     max_window_hours: std::collections::BTreeMap<String, u32>,
@@ -105,14 +121,18 @@ pub struct Config {
     pub account_key: Option<Secret>,
     pub timeout_secs: u64,
     pub max_retries: u32,
-    pub per_minute: u32,
+    pub time_scale: f64,
+    pub budget: crate::budget::Budget,
+    pub alerts_minutes: Option<u32>,
+    pub max_history_calls_per_run: u64,
+    /// Freshness cadence pins: (family name, minutes).
+    pub cadence_minutes: Vec<(String, u32)>,
     pub database: PathBuf,
     pub include: Vec<i64>,
     pub exclude: Vec<i64>,
     pub initial_days: u32,
     pub settle_hours: u32,
     pub alerts: AlertSource,
-    pub slow_refresh_hours: u32,
     /// Overrides of the per-resolution window, in hours.
     pub max_window_hours: Vec<(String, u32)>,
 }
@@ -293,9 +313,53 @@ fn build(file: FileConfig, source: Option<PathBuf>, env: &Env) -> Result<Config,
         }
         max_window_hours.push((res, hours));
     }
-    let per_minute = file.api.per_minute.unwrap_or(10);
-    if per_minute == 0 {
-        return Err(key_err("api.per_minute", "must be at least 1"));
+    let defaults = crate::budget::Budget::default();
+    let budget = crate::budget::Budget {
+        monthly_credits: file
+            .budget
+            .monthly_credits
+            .unwrap_or(defaults.monthly_credits),
+        per_minute: file.budget.per_minute.unwrap_or(defaults.per_minute),
+        billing_day: file.budget.billing_day.unwrap_or(defaults.billing_day),
+        reserve: file.budget.reserve.unwrap_or(defaults.reserve),
+    };
+    if budget.per_minute == 0 {
+        return Err(key_err("budget.per_minute", "must be at least 1"));
+    }
+    if !(1..=28).contains(&budget.billing_day) {
+        return Err(key_err(
+            "budget.billing_day",
+            "must be 1..28 (a day every month has)",
+        ));
+    }
+    if budget.reserve >= budget.monthly_credits {
+        return Err(key_err(
+            "budget.reserve",
+            "must be smaller than monthly_credits",
+        ));
+    }
+    let mut cadence_minutes = Vec::new();
+    for (fam, minutes) in file.budget.cadence_minutes {
+        if !matches!(
+            fam.as_str(),
+            "energy" | "power" | "inverter_telemetry" | "meter_telemetry" | "storage_telemetry"
+        ) {
+            return Err(key_err(
+                &format!("budget.cadence_minutes.{fam}"),
+                "only quarter-hour families have a cadence (energy, power, inverter_telemetry, meter_telemetry, storage_telemetry)",
+            ));
+        }
+        if minutes < 15 {
+            return Err(key_err(
+                &format!("budget.cadence_minutes.{fam}"),
+                "must be at least 15",
+            ));
+        }
+        cadence_minutes.push((fam, minutes));
+    }
+    let time_scale = file.api.time_scale.unwrap_or(1.0);
+    if !(time_scale.is_finite() && time_scale > 0.0) {
+        return Err(key_err("api.time_scale", "must be a positive number"));
     }
 
     Ok(Config {
@@ -305,7 +369,14 @@ fn build(file: FileConfig, source: Option<PathBuf>, env: &Env) -> Result<Config,
         account_key: file.api.account_key.map(Secret::new),
         timeout_secs: file.api.timeout_secs.unwrap_or(60).max(1),
         max_retries: file.api.max_retries.unwrap_or(4),
-        per_minute,
+        time_scale,
+        budget,
+        alerts_minutes: file.budget.alerts_minutes,
+        max_history_calls_per_run: file
+            .budget
+            .max_history_calls_per_run
+            .unwrap_or(u64::from(budget.per_minute) * 5),
+        cadence_minutes,
         database: env
             .database
             .clone()
@@ -314,9 +385,8 @@ fn build(file: FileConfig, source: Option<PathBuf>, env: &Env) -> Result<Config,
         include: file.sites.include,
         exclude: file.sites.exclude,
         initial_days: file.sync.initial_days.unwrap_or(7).max(1),
-        settle_hours: file.sync.settle_hours.unwrap_or(3),
+        settle_hours: file.sync.settle_hours.unwrap_or(1),
         alerts,
-        slow_refresh_hours: file.sync.slow_refresh_hours.unwrap_or(24).max(1),
         max_window_hours,
     })
 }

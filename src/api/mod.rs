@@ -650,12 +650,8 @@ impl Client {
             }
             let to_boundary = secs_to_minute_boundary(raw.server_date, SystemTime::now());
             let limiter_now = self.limiter_now();
-            self.limiter.observe(
-                limiter_now,
-                raw.rate.limit,
-                raw.rate.remaining,
-                to_boundary,
-            );
+            self.limiter
+                .observe(limiter_now, raw.rate.limit, raw.rate.remaining, to_boundary);
             let verdict = classify(&raw, Utc::now());
             let verdict = match verdict {
                 Verdict::Fail(e) => Verdict::Fail(self.scrub_error(e, &body_secrets)),

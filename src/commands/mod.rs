@@ -15,6 +15,7 @@ macro_rules! outln {
 
 mod check;
 mod init;
+mod plan;
 mod reprocess;
 mod status;
 mod sync;
@@ -63,6 +64,7 @@ pub fn run(args: Args) -> Outcome {
         Command::Check(_) => check::run(&config),
         Command::Sync(a) => sync::run(&config, &a),
         Command::Status(a) => status::run(&config, a.json),
+        Command::Plan(a) => plan::run(&config, &a),
         Command::Reprocess(_) => reprocess::run(&config),
     }
 }
@@ -204,7 +206,8 @@ pub fn build_client(
         account_key: config.account_key.clone(),
     };
     let mut cc = crate::api::ClientConfig::new(config.base_url.clone(), credential);
-    cc.per_minute = config.per_minute;
+    cc.per_minute = config.budget.per_minute;
+    cc.time_scale = config.time_scale;
     cc.timeout = std::time::Duration::from_secs(config.timeout_secs);
     cc.retry.max_attempts = config.max_retries.max(1);
     Ok(crate::api::Client::new(cc, stop))

@@ -6,7 +6,7 @@ use super::{db_fatal, print_out, Fatal, Outcome};
 use crate::config::Config;
 use crate::exit::Exit;
 use crate::store::{self, Store};
-use chrono::{DateTime, Datelike, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use serde_json::json;
 
 pub fn run(config: &Config, as_json: bool) -> Outcome {
@@ -24,8 +24,20 @@ pub fn run(config: &Config, as_json: bool) -> Outcome {
     let states = store.sync_states().map_err(|e| db_fatal(path, e))?;
     let sites = store.site_rows().map_err(|e| db_fatal(path, e))?;
     let counts = store.row_counts().map_err(|e| db_fatal(path, e))?;
-    let cycle = cycle_start(Utc::now());
+    // The server's clock as the last run saw it (a Pi may have no RTC).
+    let offset = store
+        .clock_offset()
+        .map_err(|e| db_fatal(path, e))?
+        .unwrap_or(0);
+    let now = Utc::now() + chrono::Duration::seconds(offset);
+    let view = crate::harvest::Harvester::budget_view(&store, config.budget, now)
+        .map_err(|e| db_fatal(path, e))?;
+    let cycle = view.cycle_start;
     let (calls, credits) = store.calls_since(cycle).map_err(|e| db_fatal(path, e))?;
+    let blocked = store
+        .credits_blocked_until()
+        .map_err(|e| db_fatal(path, e))?
+        .filter(|u| *u > now);
     let last_run = store.last_run().map_err(|e| db_fatal(path, e))?;
 
     let name_of = |id: i64| {
@@ -59,6 +71,7 @@ pub fn run(config: &Config, as_json: bool) -> Outcome {
                     "last_error": s.last_error,
                     "last_error_at": ts(s.last_error_at),
                     "rows_last_run": s.rows_last_run,
+                    "gaps": gaps(s),
                 })
             })
             .collect();
@@ -71,6 +84,15 @@ pub fn run(config: &Config, as_json: bool) -> Outcome {
             "cycle_start": store::fmt_ts(&cycle),
             "calls_this_cycle": calls,
             "credits_this_cycle": credits,
+            "budget": {
+                "monthly_credits": view.budget.monthly_credits,
+                "reserve": view.budget.reserve,
+                "used": view.used,
+                "left": view.left(),
+                "line": view.line(),
+                "next_reset": store::fmt_ts(&view.next_reset),
+                "blocked_until": blocked.map(|b| store::fmt_ts(&b)),
+            },
             "last_run": last_run.as_ref().and_then(|r| r.finished.as_ref()).map(|f| f.summary.clone()),
             "families": families,
             "tables": tables,
@@ -90,6 +112,23 @@ pub fn run(config: &Config, as_json: bool) -> Outcome {
         "this cycle (since {}): {calls} calls, {credits} credits",
         store::fmt_ts(&cycle)
     );
+    outln!(
+        out,
+        "budget: {} used of {} ({} reserve), {} left, line at {}; renews {}",
+        view.used,
+        view.budget.monthly_credits,
+        view.budget.reserve,
+        view.left(),
+        view.line(),
+        store::fmt_ts(&view.next_reset)
+    );
+    if let Some(b) = blocked {
+        outln!(
+            out,
+            "SolarEdge refused calls for exhausted credits; no calls until {}",
+            store::fmt_ts(&b)
+        );
+    }
     match last_run {
         Some(r) => match r.finished {
             Some(f) => outln!(out, "last run: {}", f.summary),
@@ -104,7 +143,7 @@ pub fn run(config: &Config, as_json: bool) -> Outcome {
     outln!(out);
     outln!(
         out,
-        "{:>10}  {:<20}  {:<18}  {:<12}  {:<20}  {:<20}  {:<20}  {:>6}  last error",
+        "{:>10}  {:<20}  {:<18}  {:<12}  {:<20}  {:<20}  {:<20}  {:>6}  {:>4}  last error",
         "site",
         "name",
         "family",
@@ -112,17 +151,18 @@ pub fn run(config: &Config, as_json: bool) -> Outcome {
         "from",
         "to",
         "last success",
-        "rows"
+        "rows",
+        "gaps"
     );
     for s in &states {
-        if s.family == "window_limit" || s.family == "clock" {
+        if matches!(s.family.as_str(), "window_limit" | "clock" | "budget") {
             continue;
         }
         let mut name = name_of(s.site_id);
         name.truncate(20);
         outln!(
             out,
-            "{:>10}  {:<20}  {:<18}  {:<12}  {:<20}  {:<20}  {:<20}  {:>6}  {}",
+            "{:>10}  {:<20}  {:<18}  {:<12}  {:<20}  {:<20}  {:<20}  {:>6}  {:>4}  {}",
             s.site_id,
             name,
             s.family,
@@ -131,6 +171,7 @@ pub fn run(config: &Config, as_json: bool) -> Outcome {
             ts(s.covered_to).unwrap_or_default(),
             ts(s.last_success).unwrap_or_default(),
             s.rows_last_run.map_or(String::new(), |r| r.to_string()),
+            gaps(s).len(),
             s.last_error.as_deref().unwrap_or(""),
         );
     }
@@ -143,10 +184,11 @@ pub fn run(config: &Config, as_json: bool) -> Outcome {
     Ok(Exit::Ok)
 }
 
-/// Start of the current credit cycle: the 1st of the month, 00:00 UTC (the budget issue
-/// makes the billing day configurable).
-fn cycle_start(now: DateTime<Utc>) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(now.year(), now.month(), 1, 0, 0, 0)
-        .single()
-        .unwrap_or(now)
+/// Gaps recorded on a series cursor (ranges the API returned no buckets for).
+fn gaps(s: &store::SyncState) -> Vec<serde_json::Value> {
+    s.extra
+        .as_deref()
+        .and_then(|e| serde_json::from_str::<serde_json::Value>(e).ok())
+        .and_then(|v| v.get("gaps").and_then(|g| g.as_array().cloned()))
+        .unwrap_or_default()
 }

@@ -52,7 +52,14 @@ pub fn run(config: &Config, args: &SyncArgs) -> Outcome {
     let run_id = store
         .begin_run(started)
         .map_err(|e| db_fatal(&config.database, e))?;
-    let report = Harvester::new(&mut client, &mut store, settings, stop.clone()).run();
+    let (report, plan) = Harvester::new(&mut client, &mut store, settings, stop.clone()).run();
+    if let Some(plan) = &plan {
+        log::debug!(
+            "freshness cadence {:?}; quarter-hour history left: {} calls",
+            plan.cadence,
+            plan.deep_remaining
+        );
+    }
     let exit = report.exit();
     let (calls, credits) = spent.get();
     let secs = (Utc::now() - started).num_milliseconds() as f64 / 1000.0;
@@ -98,7 +105,7 @@ fn install_interrupt_handler(stop: Arc<AtomicBool>) {
     }
 }
 
-fn settings(config: &Config, args: &SyncArgs) -> Result<Settings, Fatal> {
+pub(super) fn settings(config: &Config, args: &SyncArgs) -> Result<Settings, Fatal> {
     let only = match &args.only {
         None => None,
         Some(list) => {
@@ -150,8 +157,6 @@ fn settings(config: &Config, args: &SyncArgs) -> Result<Settings, Fatal> {
         exclude: config.exclude.clone(),
         initial_days: config.initial_days,
         settle: Duration::hours(i64::from(config.settle_hours)),
-        slow_every: Duration::hours(i64::from(config.slow_refresh_hours)),
-        alerts_every: Duration::hours(1),
         fleet_alerts: config.alerts == AlertSource::Fleet,
         fleet: true,
         max_span,
@@ -159,6 +164,16 @@ fn settings(config: &Config, args: &SyncArgs) -> Result<Settings, Fatal> {
             &config.base_url,
             config.api_key.as_ref().map(|k| k.expose()),
         ),
+        budget: config.budget,
+        pinned: config
+            .cadence_minutes
+            .iter()
+            .filter_map(|(f, m)| Some((Family::parse(f)?, Duration::minutes(i64::from(*m)))))
+            .collect(),
+        alerts_every: config
+            .alerts_minutes
+            .map(|m| Duration::minutes(i64::from(m))),
+        max_deep_per_run: config.max_history_calls_per_run,
     })
 }
 

@@ -17,7 +17,10 @@ pub mod plan;
 pub mod planner;
 pub mod report;
 
+use planner::{Cursor, Plan, PlanInput, Priority, SiteInput, Task};
+
 use crate::api::{self, Client, Fetched};
+use crate::budget::{Budget, BudgetView};
 use crate::exit::Exit;
 use crate::model::{Resolution, SiteId};
 use crate::store::{self, RawResponse, Store, SyncState, FLEET_SITE_ID};
@@ -25,13 +28,15 @@ use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
 pub use family::Family;
 use report::Report;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 /// How a sync behaves; built by `commands::sync` from the configuration and flags.
 #[derive(Clone, Debug)]
 pub struct Settings {
+    /// Plan as if no cadence limited freshness this run (still within the budget), and
+    /// retry families skipped for tier reasons.
     pub full: bool,
     /// `None`: every family.
     pub only: Option<Vec<Family>>,
@@ -39,12 +44,10 @@ pub struct Settings {
     pub sites: Option<Vec<SiteId>>,
     pub include: Vec<SiteId>,
     pub exclude: Vec<SiteId>,
+    /// How far back a new series starts (history then reaches installation in the
+    /// background, paced by the budget); also the overview days of a first run.
     pub initial_days: u32,
     pub settle: Duration,
-    /// Cadence of site details, devices, environmental benefits and lifetime totals.
-    pub slow_every: Duration,
-    /// Cadence of alerts.
-    pub alerts_every: Duration,
     /// Fleet `/alerts` (one call) instead of one `/sites/{id}/alerts` per site.
     pub fleet_alerts: bool,
     /// The credential is a Fleet key (may call `/sites` and fleet `/alerts`).
@@ -54,6 +57,12 @@ pub struct Settings {
     /// Changes when the credential or base URL changes; a recorded tier refusal is retried
     /// then.
     pub fingerprint: String,
+    pub budget: Budget,
+    /// Freshness cadence pinned per family, and an alerts cadence.
+    pub pinned: BTreeMap<Family, Duration>,
+    pub alerts_every: Option<Duration>,
+    /// Most quarter-hour history calls one run makes.
+    pub max_deep_per_run: u64,
 }
 
 /// Why a single fetch-and-store step failed.
@@ -118,13 +127,75 @@ struct SiteFacts {
     device_types: Vec<String>,
 }
 
+impl SiteFacts {
+    /// Quarter-hour series the site has: energy and power always, telemetry only for
+    /// device types in the inventory (no battery, no storage call).
+    fn series(&self) -> Vec<Family> {
+        let has = |t: &str| self.device_types.iter().any(|d| d == t);
+        let mut v = vec![Family::Energy, Family::Power];
+        if has("INVERTER") {
+            v.push(Family::InverterTelemetry);
+        }
+        if has("METER") {
+            v.push(Family::MeterTelemetry);
+        }
+        if has("BATTERY") {
+            v.push(Family::StorageTelemetry);
+        }
+        v
+    }
+}
+
+/// What the executor does after a task.
+enum Next {
+    Continue,
+    /// A window limit was learned: plan again with it.
+    Replan,
+}
+
+/// Stored JSON of `seh_sync_state.extra` for series: detected gaps.
+fn gaps_of(st: &SyncState) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
+    st.extra
+        .as_deref()
+        .and_then(|e| serde_json::from_str::<serde_json::Value>(e).ok())
+        .and_then(|v| v.get("gaps").cloned())
+        .and_then(|g| serde_json::from_value::<Vec<(String, String)>>(g).ok())
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|(a, b)| {
+            Some((
+                api::time::parse_ts(&a).ok()?.0,
+                api::time::parse_ts(&b).ok()?.0,
+            ))
+        })
+        .collect()
+}
+
+fn set_gaps(st: &mut SyncState, gaps: &[(DateTime<Utc>, DateTime<Utc>)]) {
+    st.extra = if gaps.is_empty() {
+        None
+    } else {
+        let list: Vec<(String, String)> = gaps
+            .iter()
+            .map(|(a, b)| (store::fmt_ts(a), store::fmt_ts(b)))
+            .collect();
+        Some(serde_json::json!({ "gaps": list }).to_string())
+    };
+}
+
 /// One sync run.
 pub struct Harvester<'a> {
     client: &'a mut Client,
     store: &'a mut Store,
     settings: Settings,
     stop: Arc<AtomicBool>,
+    facts: BTreeMap<SiteId, SiteFacts>,
+    /// Series that failed this run: their remaining windows are skipped so the cursor
+    /// stays contiguous.
+    failed_series: BTreeSet<(SiteId, Family, Resolution)>,
     pub report: Report,
+    /// The plan of the last planning round, for the summary.
+    pub plan: Option<Plan>,
 }
 
 impl<'a> Harvester<'a> {
@@ -139,7 +210,10 @@ impl<'a> Harvester<'a> {
             store,
             settings,
             stop,
+            facts: BTreeMap::new(),
+            failed_series: BTreeSet::new(),
             report: Report::default(),
+            plan: None,
         }
     }
 
@@ -162,18 +236,34 @@ impl<'a> Harvester<'a> {
     }
 
     /// Runs the whole sync; the report says what happened and which exit code it earns.
-    pub fn run(mut self) -> Report {
+    pub fn run(mut self) -> (Report, Option<Plan>) {
         if let Err(exit) = self.run_inner() {
             self.report.fatal(exit);
         }
-        self.report
+        (self.report, self.plan)
+    }
+
+    /// What the next run would do, without any call: for `seh plan`.
+    pub fn preview(mut self) -> Result<(PlanInput, Plan), Exit> {
+        if let Ok(Some(offset)) = self.store.clock_offset() {
+            self.client.set_clock_hint(Duration::seconds(offset));
+        }
+        let mut ids = self.known_sites()?;
+        ids.retain(|id| self.wants_site(*id));
+        for id in ids {
+            let facts = self.read_facts(id)?;
+            self.facts.insert(id, facts);
+        }
+        let input = self.plan_input()?;
+        let plan = planner::plan(&input);
+        Ok((input, plan))
     }
 
     fn run_inner(&mut self) -> Result<(), Exit> {
         if let Ok(Some(offset)) = self.store.clock_offset() {
             self.client.set_clock_hint(Duration::seconds(offset));
         }
-        let result = self.run_sites();
+        let result = self.run_planned();
         let offset = (self.client.server_now() - Utc::now()).num_seconds();
         if let Err(e) = self.store.set_clock_offset(offset) {
             log::debug!("could not store the server clock offset: {e}");
@@ -181,14 +271,67 @@ impl<'a> Harvester<'a> {
         result
     }
 
-    fn run_sites(&mut self) -> Result<(), Exit> {
-        let sites = self.discover_sites()?;
-        for site in sites {
-            self.check_stop()?;
-            self.harvest_site(site)?;
+    fn db(e: store::Error) -> Exit {
+        StepError::Store(e).fatal().unwrap_or(Exit::Database)
+    }
+
+    /// Credits used this cycle, from the ledger (the single truth shared by every process).
+    pub fn budget_view(
+        store: &Store,
+        budget: Budget,
+        now: DateTime<Utc>,
+    ) -> Result<BudgetView, store::Error> {
+        let start = budget.cycle_start(now);
+        let (_, credits) = store.calls_since(start)?;
+        Ok(BudgetView::new(
+            budget,
+            now,
+            u64::try_from(credits).unwrap_or(0),
+        ))
+    }
+
+    fn run_planned(&mut self) -> Result<(), Exit> {
+        let now = self.now();
+        if let Some(until) = self.store.credits_blocked_until().map_err(Self::db)? {
+            if now < until {
+                log::error!(
+                    "the monthly API credits are exhausted; seh makes no calls until they renew at {}",
+                    store::fmt_ts(&until)
+                );
+                return Err(Exit::Credits);
+            }
         }
-        if self.settings.fleet && self.settings.fleet_alerts && self.wants(Family::FleetAlerts) {
-            self.fleet_alerts()?;
+        self.discover()?;
+        for _round in 0..8 {
+            let input = self.plan_input()?;
+            let plan = planner::plan(&input);
+            log::info!(
+                "plan: {} calls ({} fresh, {} history, {} deep, {} slow); {} credits left this cycle; freshness every {}",
+                plan.cost(),
+                plan.tasks.iter().filter(|t| t.priority() == Priority::Fresh).count(),
+                plan.tasks.iter().filter(|t| t.priority() == Priority::Cheap).count(),
+                plan.tasks.iter().filter(|t| t.priority() == Priority::Deep).count(),
+                plan.tasks.iter().filter(|t| t.priority() == Priority::Slow).count(),
+                input.budget.left(),
+                plan.cadence.values().next().map_or("-".to_string(), |c| planner::human(*c)),
+            );
+            for note in &plan.notes {
+                log::info!("plan: {note}");
+            }
+            if input.budget.left() == 0 {
+                log::warn!(
+                    "this cycle's budget ({} credits, {} kept in reserve) is used up; fetching resumes at {}",
+                    input.budget.budget.monthly_credits,
+                    input.budget.budget.reserve,
+                    store::fmt_ts(&input.budget.next_reset)
+                );
+            }
+            let tasks = plan.tasks.clone();
+            self.plan = Some(plan);
+            match self.execute(&tasks, &input)? {
+                Next::Continue => return Ok(()),
+                Next::Replan => continue,
+            }
         }
         Ok(())
     }
@@ -209,6 +352,16 @@ impl<'a> Harvester<'a> {
         res: Option<Resolution>,
         e: StepError,
     ) -> Result<(), Exit> {
+        if let StepError::Api(api::Error::CreditsExhausted { .. }) = &e {
+            let until = self.settings.budget.next_reset(self.now());
+            log::error!(
+                "SolarEdge says the monthly API credits are exhausted; no calls until {}",
+                store::fmt_ts(&until)
+            );
+            if let Err(se) = self.store.set_credits_blocked_until(until) {
+                log::warn!("could not record the credit block: {se}");
+            }
+        }
         if let Some(exit) = e.fatal() {
             if exit != Exit::Interrupted {
                 log::error!("site {site} {}: {e}", fam.name());
@@ -219,14 +372,14 @@ impl<'a> Harvester<'a> {
         log::warn!("site {site} {}: {e}", fam.name());
         let now = self.now();
         let msg = e.to_string();
-        if let Err(se) = self.store.record_error(site, fam.name(), res, &msg, now) {
-            return Err(StepError::Store(se).fatal().unwrap_or(Exit::Database));
-        }
+        self.store
+            .record_error(site, fam.name(), res, &msg, now)
+            .map_err(Self::db)?;
         self.report.error(site, fam, msg);
         Ok(())
     }
 
-    /// GET and learn the server clock.
+    /// GET (counted in the report).
     fn get(&mut self, path: &str, query: &[(&str, String)]) -> Result<Fetched, StepError> {
         if self.stop.load(Ordering::SeqCst) {
             return Err(StepError::Api(api::Error::Interrupted));
@@ -271,23 +424,16 @@ impl<'a> Harvester<'a> {
         self.store
             .get_sync_state(site, fam.name(), res)
             .map(|s| s.unwrap_or_else(|| SyncState::new(site, fam.name(), res)))
-            .map_err(|e| StepError::Store(e).fatal().unwrap_or(Exit::Database))
+            .map_err(Self::db)
     }
 
     // ----- discovery ----------------------------------------------------------------------
 
-    /// The sites to harvest: from `/sites` for a Fleet key (daily, or when none is known),
-    /// else the ones already stored or named with `--sites`.
-    fn discover_sites(&mut self) -> Result<Vec<SiteId>, Exit> {
-        let known = self.known_sites()?;
-        let st = self.state(FLEET_SITE_ID, Family::Sites, None)?;
-        let due = plan::due(
-            st.last_success,
-            self.settings.slow_every,
-            self.now(),
-            self.settings.full,
-        );
-        if self.settings.fleet && self.wants(Family::Sites) && (due || known.is_empty()) {
+    /// Sites to harvest and their facts. The site list is read when none is known (later
+    /// it is a slow task of the plan); details and devices of a site are read when missing,
+    /// because planning needs its time zone, installation date and inventory.
+    fn discover(&mut self) -> Result<(), Exit> {
+        if self.settings.fleet && self.known_sites()?.is_empty() {
             if let Err(e) = self.fetch_site_list() {
                 self.failed(FLEET_SITE_ID, Family::Sites, None, e)?;
             }
@@ -302,19 +448,34 @@ impl<'a> Harvester<'a> {
         }
         ids.retain(|id| self.wants_site(*id));
         ids.sort_unstable();
-        Ok(ids)
+        for id in ids {
+            for fam in [Family::Details, Family::Devices] {
+                if self.state(id, fam, None)?.last_success.is_none() {
+                    self.check_stop()?;
+                    self.unwindowed(id, fam, Priority::Slow)?;
+                }
+            }
+            let facts = self.read_facts(id)?;
+            if !facts.active {
+                log::info!("site {id} is not active yet; only its details and devices are read");
+                self.report.skip(id, "not active");
+            }
+            self.facts.insert(id, facts);
+        }
+        Ok(())
     }
 
     fn known_sites(&self) -> Result<Vec<SiteId>, Exit> {
         self.store
             .site_rows()
             .map(|v| v.into_iter().map(|s| s.site_id).collect())
-            .map_err(|e| StepError::Store(e).fatal().unwrap_or(Exit::Database))
+            .map_err(Self::db)
     }
 
-    fn fetch_site_list(&mut self) -> Result<(), StepError> {
+    fn fetch_site_list(&mut self) -> Result<usize, StepError> {
         const PAGE: u32 = 1000;
         let mut page = 1;
+        let mut total = 0;
         loop {
             let query = api::sites::list_query(page, PAGE);
             let f = self.get(api::sites::list_path(), &query)?;
@@ -322,7 +483,7 @@ impl<'a> Harvester<'a> {
                 .map_err(|e| StepError::Apply(family::ApplyError::Parse(e)))?;
             let last = api::sites::is_last_page(len, PAGE);
             let now = self.now();
-            self.store(Family::Sites, None, &query, &f, |tx, rows| {
+            total += self.store(Family::Sites, None, &query, &f, |tx, rows| {
                 if last {
                     let mut s = SyncState::new(FLEET_SITE_ID, Family::Sites.name(), None);
                     s.last_success = Some(now);
@@ -332,23 +493,20 @@ impl<'a> Harvester<'a> {
                 Ok(())
             })?;
             if last {
-                return Ok(());
+                return Ok(total);
             }
             page += 1;
         }
     }
 
-    // ----- one site -------------------------------------------------------------------------
-
-    fn facts(&self, id: SiteId) -> Result<SiteFacts, Exit> {
-        let map_err = |e| StepError::Store(e).fatal().unwrap_or(Exit::Database);
+    fn read_facts(&self, id: SiteId) -> Result<SiteFacts, Exit> {
         let row = self
             .store
             .site_rows()
-            .map_err(map_err)?
+            .map_err(Self::db)?
             .into_iter()
             .find(|s| s.site_id == id);
-        let device_types = self.store.device_types(id).map_err(map_err)?;
+        let device_types = self.store.device_types(id).map_err(Self::db)?;
         let (tz, install, active) = match row {
             Some(r) => (
                 r.timezone.as_deref().and_then(|z| z.parse::<Tz>().ok()),
@@ -370,105 +528,7 @@ impl<'a> Harvester<'a> {
         })
     }
 
-    fn harvest_site(&mut self, id: SiteId) -> Result<(), Exit> {
-        let slow = self.settings.slow_every;
-        self.slow_family(id, Family::Details, slow, |h| {
-            let path = api::sites::details_path(id);
-            let f = h.get(&path, &[])?;
-            h.store(Family::Details, Some(id), &[], &f, |_, _| Ok(()))
-        })?;
-        self.slow_family(id, Family::Devices, slow, |h| {
-            let path = api::devices::path(id);
-            let query = api::devices::query();
-            let f = h.get(&path, &query)?;
-            h.store(Family::Devices, Some(id), &query, &f, |_, _| Ok(()))
-        })?;
-        let facts = self.facts(id)?;
-        if !facts.active {
-            log::info!("site {id} is not active yet; only its details and devices are read");
-            self.report.skip(id, "not active");
-            return Ok(());
-        }
-        let Some(tz) = facts.tz else {
-            let e = StepError::Apply(family::ApplyError::Request(
-                "the site's time zone (details failed)",
-            ));
-            return self.failed(id, Family::Energy, None, e);
-        };
-
-        // Quarter-hour series first: they are what the user cannot get back once the API
-        // stops keeping them.
-        self.series(&facts, tz, Family::Energy, Resolution::QuarterHour)?;
-        self.series(&facts, tz, Family::Power, Resolution::QuarterHour)?;
-        let has = |t: &str| facts.device_types.iter().any(|d| d == t);
-        if has("INVERTER") {
-            self.series(
-                &facts,
-                tz,
-                Family::InverterTelemetry,
-                Resolution::QuarterHour,
-            )?;
-        }
-        if has("METER") {
-            self.series(&facts, tz, Family::MeterTelemetry, Resolution::QuarterHour)?;
-        }
-        if has("BATTERY") {
-            self.series(
-                &facts,
-                tz,
-                Family::StorageTelemetry,
-                Resolution::QuarterHour,
-            )?;
-        }
-        for res in [Resolution::Day, Resolution::Month, Resolution::Year] {
-            self.series(&facts, tz, Family::Energy, res)?;
-        }
-        self.lifetime_total(&facts, tz)?;
-        self.overview(&facts, tz)?;
-        self.slow_family(id, Family::Benefits, slow, |h| {
-            let path = api::benefits::path(id);
-            let query = api::benefits::query();
-            let f = h.get(&path, &query)?;
-            h.store(Family::Benefits, Some(id), &query, &f, |_, _| Ok(()))
-        })?;
-        if !(self.settings.fleet && self.settings.fleet_alerts) {
-            let every = self.settings.alerts_every;
-            self.slow_family(id, Family::Alerts, every, |h| h.site_alerts(id))?;
-        }
-        self.power_flow(id)?;
-        Ok(())
-    }
-
-    /// Run `fetch` for a family on a cadence, recording success or failure.
-    fn slow_family(
-        &mut self,
-        site: SiteId,
-        fam: Family,
-        every: Duration,
-        fetch: impl FnOnce(&mut Self) -> Result<usize, StepError>,
-    ) -> Result<(), Exit> {
-        if !self.wants(fam) {
-            return Ok(());
-        }
-        let st = self.state(site, fam, None)?;
-        if !plan::due(st.last_success, every, self.now(), self.settings.full) {
-            return Ok(());
-        }
-        self.check_stop()?;
-        match fetch(self) {
-            Ok(rows) => {
-                let mut s = st;
-                s.last_success = Some(self.now());
-                s.rows_last_run = Some(rows as i64);
-                self.store
-                    .set_sync_state(&s)
-                    .map_err(|e| StepError::Store(e).fatal().unwrap_or(Exit::Database))?;
-                self.report.ok(site, fam);
-                Ok(())
-            }
-            Err(e) => self.failed(site, fam, None, e),
-        }
-    }
+    // ----- planning -----------------------------------------------------------------------
 
     fn max_span(&self, res: Resolution) -> Duration {
         if let Some(d) = self.settings.max_span.get(&res) {
@@ -480,70 +540,212 @@ impl<'a> Harvester<'a> {
         }
     }
 
-    /// A windowed series: fetch every planned window, each committed with its cursor.
-    fn series(
-        &mut self,
-        facts: &SiteFacts,
-        tz: Tz,
-        fam: Family,
-        res: Resolution,
-    ) -> Result<(), Exit> {
-        if !self.wants(fam) {
-            return Ok(());
-        }
-        let id = facts.id;
-        let mut st = self.state(id, fam, Some(res))?;
-        let mut rows_total = 0usize;
-        loop {
-            let now = self.now();
-            let input = plan::SeriesInput {
-                resolution: res,
+    /// The planner's view of the stored state.
+    fn plan_input(&self) -> Result<PlanInput, Exit> {
+        let now = self.now();
+        let budget = Self::budget_view(self.store, self.settings.budget, now).map_err(Self::db)?;
+        let mut sites = Vec::new();
+        for f in self.facts.values() {
+            let Some(tz) = f.tz else { continue };
+            if !f.active {
+                continue;
+            }
+            let mut cursors = BTreeMap::new();
+            let mut series: Vec<Family> = f.series();
+            series.retain(|fam| self.wants(*fam));
+            let mut keys: Vec<(Family, Resolution)> = series
+                .iter()
+                .map(|s| (*s, Resolution::QuarterHour))
+                .collect();
+            keys.extend(
+                [
+                    Resolution::Day,
+                    Resolution::Month,
+                    Resolution::Year,
+                    Resolution::Total,
+                ]
+                .map(|r| (Family::Energy, r)),
+            );
+            keys.extend(
+                series
+                    .iter()
+                    .filter(|s| s.telemetry_kind().is_some())
+                    .map(|s| (*s, Resolution::Day)),
+            );
+            for (fam, res) in keys {
+                let st = self.state(f.id, fam, Some(res))?;
+                cursors.insert(
+                    (fam, res),
+                    Cursor {
+                        covered_from: st.covered_from,
+                        covered_to: st.covered_to,
+                        last_success: st.last_success,
+                        gaps: gaps_of(&st),
+                    },
+                );
+            }
+            let mut last = BTreeMap::new();
+            for fam in [
+                Family::Details,
+                Family::Devices,
+                Family::Benefits,
+                Family::Alerts,
+                Family::PowerFlow,
+                Family::Overview,
+            ] {
+                // A family the user left out never looks due.
+                let l = if self.wants(fam) {
+                    self.state(f.id, fam, None)?.last_success
+                } else {
+                    Some(now)
+                };
+                last.insert(fam, l);
+            }
+            let overview_to = self.state(f.id, Family::Overview, None)?.covered_to;
+            let pf = self.state(f.id, Family::PowerFlow, None)?;
+            let denied = pf
+                .extra
+                .as_deref()
+                .and_then(|e| serde_json::from_str::<serde_json::Value>(e).ok())
+                .and_then(|v| {
+                    v.get("tier_denied")
+                        .and_then(|x| x.as_str())
+                        .map(String::from)
+                });
+            let power_flow = self.wants(Family::PowerFlow)
+                && (self.settings.full
+                    || denied.as_deref() != Some(self.settings.fingerprint.as_str()));
+            sites.push(SiteInput {
+                id: f.id,
                 tz,
-                install: facts.install,
-                covered_from: st.covered_from,
-                covered_to: st.covered_to,
-                now,
-                settle: self.settings.settle,
-                initial: Duration::days(i64::from(self.settings.initial_days)),
-                full: self.settings.full,
-                max_span: self.max_span(res),
-            };
-            let settled = plan::settled_limit(res, now, self.settings.settle, tz);
-            let windows = plan::series_windows(&input);
-            let mut retry_with_smaller = false;
-            for w in windows {
-                self.check_stop()?;
-                match self.series_window(fam, id, res, tz, w, settled, &mut st) {
-                    Ok(rows) => rows_total += rows,
-                    Err(StepError::Api(api::Error::BadRequest {
-                        window_too_long: true,
-                        ..
-                    })) if w.to - w.from > Duration::minutes(15) => {
-                        // Halve and remember, so the same mistake is never paid twice.
-                        let half = (w.to - w.from).num_seconds() / 2;
-                        log::warn!(
-                            "the API refused a {} window of {} s; using {} s from now on",
-                            res.as_str(),
-                            (w.to - w.from).num_seconds(),
-                            half
-                        );
-                        self.store
-                            .set_learned_window(res, half)
-                            .map_err(|e| StepError::Store(e).fatal().unwrap_or(Exit::Database))?;
-                        self.settings.max_span.remove(&res);
-                        retry_with_smaller = true;
-                        break;
+                install: f.install,
+                series,
+                cursors,
+                last,
+                overview_to,
+                power_flow,
+            });
+        }
+        let mut max_span = BTreeMap::new();
+        for r in Resolution::ALL {
+            max_span.insert(r, self.max_span(r));
+        }
+        let fleet_alerts = self.settings.fleet && self.settings.fleet_alerts;
+        Ok(PlanInput {
+            now,
+            budget,
+            settle: self.settings.settle,
+            full: self.settings.full,
+            initial: Duration::days(i64::from(self.settings.initial_days)),
+            overview_days: self.settings.initial_days,
+            sites,
+            max_span,
+            pinned: self.settings.pinned.clone(),
+            alerts_every: self.settings.alerts_every,
+            fleet_alerts: fleet_alerts && self.wants(Family::FleetAlerts),
+            fleet_alerts_last: if fleet_alerts && !self.wants(Family::FleetAlerts) {
+                Some(now)
+            } else {
+                self.state(FLEET_SITE_ID, Family::FleetAlerts, None)?
+                    .last_success
+            },
+            fleet: self.settings.fleet && self.wants(Family::Sites),
+            site_list_last: self.state(FLEET_SITE_ID, Family::Sites, None)?.last_success,
+            max_deep_per_run: self.settings.max_deep_per_run,
+        })
+    }
+
+    // ----- execution ----------------------------------------------------------------------
+
+    fn execute(&mut self, tasks: &[Task], input: &PlanInput) -> Result<Next, Exit> {
+        let usable = input.budget.budget.usable();
+        let cycle_start = input.budget.cycle_start;
+        for task in tasks {
+            self.check_stop()?;
+            // The ledger, not the plan, is the truth: retries cost credits too.
+            let (_, used) = self.store.calls_since(cycle_start).map_err(Self::db)?;
+            if u64::try_from(used).unwrap_or(0) >= usable {
+                log::warn!("this cycle's usable credits are spent; the rest waits for the reset");
+                return Ok(Next::Continue);
+            }
+            match task {
+                Task::Window {
+                    site,
+                    family,
+                    res,
+                    window,
+                    ..
+                } => {
+                    if self.failed_series.contains(&(*site, *family, *res)) {
+                        continue;
                     }
-                    Err(e) => return self.failed(id, fam, Some(res), e),
+                    if let Next::Replan = self.window_task(*site, *family, *res, *window)? {
+                        return Ok(Next::Replan);
+                    }
+                }
+                Task::Total { site, .. } => self.total_task(*site)?,
+                Task::Overview { site, day } => self.overview_task(*site, *day)?,
+                Task::Site {
+                    site,
+                    family,
+                    priority,
+                } => self.unwindowed(*site, *family, *priority)?,
+                Task::FleetAlerts => self.fleet_alerts_task()?,
+                Task::SiteList => {
+                    if let Err(e) = self.fetch_site_list() {
+                        self.failed(FLEET_SITE_ID, Family::Sites, None, e)?;
+                    }
                 }
             }
-            if !retry_with_smaller {
-                break;
+        }
+        Ok(Next::Continue)
+    }
+
+    fn tz(&self, site: SiteId) -> Option<Tz> {
+        self.facts.get(&site).and_then(|f| f.tz)
+    }
+
+    /// One window of a windowed series, committed with its cursor.
+    fn window_task(
+        &mut self,
+        id: SiteId,
+        fam: Family,
+        res: Resolution,
+        w: plan::Window,
+    ) -> Result<Next, Exit> {
+        let Some(tz) = self.tz(id) else {
+            return Ok(Next::Continue);
+        };
+        let mut st = self.state(id, fam, Some(res))?;
+        let now = self.now();
+        let settled = plan::settled_limit(res, now, self.settings.settle, tz);
+        match self.series_window(fam, id, res, tz, w, settled, &mut st) {
+            Ok(_) => {
+                self.report.ok(id, fam);
+                Ok(Next::Continue)
+            }
+            Err(StepError::Api(api::Error::BadRequest {
+                window_too_long: true,
+                ..
+            })) if w.to - w.from > Duration::minutes(15) => {
+                // Halve and remember, so the same mistake is never paid twice.
+                let half = (w.to - w.from).num_seconds() / 2;
+                log::warn!(
+                    "the API refused a {} window of {} s; using {} s from now on",
+                    res.as_str(),
+                    (w.to - w.from).num_seconds(),
+                    half
+                );
+                self.store.set_learned_window(res, half).map_err(Self::db)?;
+                self.settings.max_span.remove(&res);
+                Ok(Next::Replan)
+            }
+            Err(e) => {
+                self.failed_series.insert((id, fam, res));
+                self.failed(id, fam, Some(res), e)?;
+                Ok(Next::Continue)
             }
         }
-        let _ = rows_total;
-        self.report.ok(id, fam);
-        Ok(())
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -576,10 +778,29 @@ impl<'a> Harvester<'a> {
         };
         let f = self.get(&path, &query)?;
         let now = self.now();
-        let (cf, ct) = plan::advance(st.covered_from, st.covered_to, w, settled);
         let mut next = st.clone();
-        next.covered_from = cf;
-        next.covered_to = ct;
+        // A window inside the covered range refills a gap: the cursor stays, the gap goes.
+        let refill = matches!((st.covered_from, st.covered_to), (Some(a), Some(b)) if w.from >= a && w.to <= b);
+        let mut gaps = gaps_of(st);
+        if refill {
+            gaps.retain(|(a, b)| !(*a >= w.from && *b <= w.to));
+        } else {
+            let (cf, ct) = plan::advance(st.covered_from, st.covered_to, w, settled);
+            next.covered_from = cf;
+            next.covered_to = ct;
+        }
+        if res == Resolution::QuarterHour && !refill {
+            if let Some(gap) = missing_range(fam, id, &f.body, w, now, tz) {
+                log::warn!(
+                    "site {id} {}: the API returned no buckets for {}..{}; scheduled again",
+                    fam.name(),
+                    store::fmt_ts(&gap.0),
+                    store::fmt_ts(&gap.1)
+                );
+                gaps.push(gap);
+            }
+        }
+        set_gaps(&mut next, &gaps);
         next.last_success = Some(now);
         let rows = self.store(fam, Some(id), &query, &f, |tx, rows| {
             next.rows_last_run = Some(rows as i64);
@@ -589,24 +810,15 @@ impl<'a> Harvester<'a> {
         Ok(rows)
     }
 
-    /// Lifetime energy (`resolution=TOTAL` from installation), refreshed on the slow cadence.
-    fn lifetime_total(&mut self, facts: &SiteFacts, tz: Tz) -> Result<(), Exit> {
-        if !self.wants(Family::Energy) {
-            return Ok(());
-        }
-        let id = facts.id;
+    /// Lifetime energy (`resolution=TOTAL` from installation).
+    fn total_task(&mut self, id: SiteId) -> Result<(), Exit> {
+        let Some(tz) = self.tz(id) else { return Ok(()) };
         let st = self.state(id, Family::Energy, Some(Resolution::Total))?;
         let now = self.now();
-        if !plan::due(
-            st.last_success,
-            self.settings.slow_every,
-            now,
-            self.settings.full,
-        ) {
-            return Ok(());
-        }
-        let from = facts.install.unwrap_or(now - Duration::days(365 * 30));
-        let query = api::series::query(from, now, Resolution::Total, tz, None);
+        let install = self.facts.get(&id).and_then(|f| f.install);
+        let from = install.unwrap_or(now - Duration::days(365 * 30));
+        let to = api::time::start_of_bucket(now, Resolution::QuarterHour, tz);
+        let query = api::series::query(from, to, Resolution::Total, tz, None);
         let result = self
             .get(
                 &api::series::path(id, api::series::SiteMetric::Energy),
@@ -615,7 +827,7 @@ impl<'a> Harvester<'a> {
             .and_then(|f| {
                 let mut s = st.clone();
                 s.covered_from = Some(from);
-                s.covered_to = Some(api::time::start_of_bucket(now, Resolution::QuarterHour, tz));
+                s.covered_to = Some(to);
                 s.last_success = Some(now);
                 self.store(Family::Energy, Some(id), &query, &f, |tx, rows| {
                     s.rows_last_run = Some(rows as i64);
@@ -628,47 +840,99 @@ impl<'a> Harvester<'a> {
         }
     }
 
-    /// One `/overview` call per site-local day not yet final.
-    fn overview(&mut self, facts: &SiteFacts, tz: Tz) -> Result<(), Exit> {
-        if !self.wants(Family::Overview) {
-            return Ok(());
-        }
-        let id = facts.id;
-        let mut st = self.state(id, Family::Overview, None)?;
-        // Even with --full, overview history is limited to the initial span: it costs a
-        // call per day and the energy rollups already answer per-day questions.
-        let days = plan::overview_days(
-            st.covered_to,
-            facts.install,
-            self.now(),
-            self.settings.initial_days,
-            tz,
-        );
-        for day in days {
-            self.check_stop()?;
-            let query = api::overview::day_query(day, tz);
-            let result = self.get(&api::overview::path(id), &query).and_then(|f| {
-                let now = self.now();
-                let mut s = st.clone();
-                s.covered_to =
-                    plan::overview_advance(st.covered_to, day, now, self.settings.settle, tz);
-                if s.covered_from.is_none() {
-                    s.covered_from = Some(api::time::local_midnight(day, tz));
-                }
-                s.last_success = Some(now);
-                let rows = self.store(Family::Overview, Some(id), &query, &f, |tx, rows| {
-                    s.rows_last_run = Some(rows as i64);
-                    tx.set_sync_state(&s)
-                })?;
-                st = s;
-                Ok(rows)
-            });
-            if let Err(e) = result {
-                return self.failed(id, Family::Overview, None, e);
+    /// `/overview` of one final site-local day.
+    fn overview_task(&mut self, id: SiteId, day: chrono::NaiveDate) -> Result<(), Exit> {
+        let Some(tz) = self.tz(id) else { return Ok(()) };
+        let st = self.state(id, Family::Overview, None)?;
+        let query = api::overview::day_query(day, tz);
+        let result = self.get(&api::overview::path(id), &query).and_then(|f| {
+            let now = self.now();
+            let mut s = st.clone();
+            s.covered_to =
+                plan::overview_advance(st.covered_to, day, now, self.settings.settle, tz);
+            if s.covered_from.is_none() {
+                s.covered_from = Some(api::time::local_midnight(day, tz));
             }
+            s.last_success = Some(now);
+            self.store(Family::Overview, Some(id), &query, &f, |tx, rows| {
+                s.rows_last_run = Some(rows as i64);
+                tx.set_sync_state(&s)
+            })
+        });
+        match result {
+            Ok(_) => {
+                self.report.ok(id, Family::Overview);
+                Ok(())
+            }
+            Err(e) => self.failed(id, Family::Overview, None, e),
         }
-        self.report.ok(id, Family::Overview);
-        Ok(())
+    }
+
+    /// Details, devices, benefits, site alerts or power flow: fetch, store, record.
+    fn unwindowed(&mut self, id: SiteId, fam: Family, _priority: Priority) -> Result<(), Exit> {
+        let mut st = self.state(id, fam, None)?;
+        let result = match fam {
+            Family::Details => {
+                let path = api::sites::details_path(id);
+                self.get(&path, &[])
+                    .and_then(|f| self.store(Family::Details, Some(id), &[], &f, |_, _| Ok(())))
+            }
+            Family::Devices => {
+                let path = api::devices::path(id);
+                let query = api::devices::query();
+                self.get(&path, &query)
+                    .and_then(|f| self.store(Family::Devices, Some(id), &query, &f, |_, _| Ok(())))
+            }
+            Family::Benefits => {
+                let path = api::benefits::path(id);
+                let query = api::benefits::query();
+                self.get(&path, &query)
+                    .and_then(|f| self.store(Family::Benefits, Some(id), &query, &f, |_, _| Ok(())))
+            }
+            Family::Alerts => self.site_alerts(id),
+            Family::PowerFlow => {
+                let path = api::power_flow::path(id);
+                match self.get(&path, &[]) {
+                    Ok(f) => self.store(Family::PowerFlow, Some(id), &[], &f, |_, _| Ok(())),
+                    Err(StepError::Api(api::Error::Forbidden { tier: true, .. })) => {
+                        log::info!("site {id}: power flow needs a higher API tier; skipped until `seh sync --full` or a new key");
+                        st.extra = Some(
+                            serde_json::json!({ "tier_denied": self.settings.fingerprint })
+                                .to_string(),
+                        );
+                        st.last_error = Some("power flow needs a higher API tier".into());
+                        st.last_error_at = Some(self.now());
+                        self.store.set_sync_state(&st).map_err(Self::db)?;
+                        self.report.skip(id, "power_flow: tier");
+                        return Ok(());
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            other => unreachable!("{} is not an unwindowed site family", other.name()),
+        };
+        match result {
+            Ok(rows) => {
+                let mut st = self.state(id, fam, None)?;
+                st.last_success = Some(self.now());
+                st.rows_last_run = Some(rows as i64);
+                if fam == Family::PowerFlow {
+                    st.extra = None;
+                }
+                self.store.set_sync_state(&st).map_err(Self::db)?;
+                if fam == Family::Devices || fam == Family::Details {
+                    // Planning depends on these; refresh the cached facts.
+                    if let Some(f) = self.facts.get(&id).cloned() {
+                        let mut fresh = self.read_facts(id)?;
+                        fresh.id = f.id;
+                        self.facts.insert(id, fresh);
+                    }
+                }
+                self.report.ok(id, fam);
+                Ok(())
+            }
+            Err(e) => self.failed(id, fam, None, e),
+        }
     }
 
     fn site_alerts(&mut self, id: SiteId) -> Result<usize, StepError> {
@@ -688,80 +952,87 @@ impl<'a> Harvester<'a> {
         Ok(rows)
     }
 
-    fn fleet_alerts(&mut self) -> Result<(), Exit> {
-        let every = self.settings.alerts_every;
-        self.slow_family(FLEET_SITE_ID, Family::FleetAlerts, every, |h| {
-            const PAGE: u32 = 100;
-            let mut rows = 0;
-            for page in 1.. {
-                let query = api::alerts::query(page, PAGE, None);
-                let f = h.get(api::alerts::fleet_path(), &query)?;
+    fn fleet_alerts_task(&mut self) -> Result<(), Exit> {
+        const PAGE: u32 = 100;
+        let mut rows = 0;
+        let mut result = Ok(());
+        for page in 1.. {
+            let query = api::alerts::query(page, PAGE, None);
+            let step = self.get(api::alerts::fleet_path(), &query).and_then(|f| {
                 let n = api::alerts::parse(None, &f.body)
                     .map_err(|e| StepError::Apply(family::ApplyError::Parse(e)))?
                     .len();
-                rows += h.store(Family::FleetAlerts, None, &query, &f, |_, _| Ok(()))?;
-                if api::alerts::is_last_page(n, PAGE) {
+                rows += self.store(Family::FleetAlerts, None, &query, &f, |_, _| Ok(()))?;
+                Ok(n)
+            });
+            match step {
+                Ok(n) if api::alerts::is_last_page(n, PAGE) => break,
+                Ok(_) => {}
+                Err(e) => {
+                    result = Err(e);
                     break;
                 }
             }
-            Ok(rows)
-        })
-    }
-
-    /// Power flow (Advanced tier). A tier refusal is recorded once and the family skipped
-    /// until `--full` or a change of credential or base URL.
-    fn power_flow(&mut self, id: SiteId) -> Result<(), Exit> {
-        if !self.wants(Family::PowerFlow) {
-            return Ok(());
         }
-        let mut st = self.state(id, Family::PowerFlow, None)?;
-        let denied_for = st
-            .extra
-            .as_deref()
-            .and_then(|e| serde_json::from_str::<serde_json::Value>(e).ok())
-            .and_then(|v| {
-                v.get("tier_denied")
-                    .and_then(|f| f.as_str())
-                    .map(String::from)
-            });
-        if denied_for.as_deref() == Some(self.settings.fingerprint.as_str()) && !self.settings.full
-        {
-            self.report.skip(id, "power_flow: tier");
-            return Ok(());
-        }
-        self.check_stop()?;
-        let path = api::power_flow::path(id);
-        match self.get(&path, &[]) {
-            Ok(f) => {
-                let now = self.now();
-                st.extra = None;
-                st.last_success = Some(now);
-                let result = self.store(Family::PowerFlow, Some(id), &[], &f, |tx, rows| {
-                    st.rows_last_run = Some(rows as i64);
-                    tx.set_sync_state(&st)
-                });
-                match result {
-                    Ok(_) => {
-                        self.report.ok(id, Family::PowerFlow);
-                        Ok(())
-                    }
-                    Err(e) => self.failed(id, Family::PowerFlow, None, e),
-                }
-            }
-            Err(StepError::Api(api::Error::Forbidden { tier: true, .. })) => {
-                log::info!("site {id}: power flow needs a higher API tier; skipped until `seh sync --full` or a new key");
-                st.extra = Some(
-                    serde_json::json!({ "tier_denied": self.settings.fingerprint }).to_string(),
-                );
-                st.last_error = Some("power flow needs a higher API tier".into());
-                st.last_error_at = Some(self.now());
-                self.store
-                    .set_sync_state(&st)
-                    .map_err(|e| StepError::Store(e).fatal().unwrap_or(Exit::Database))?;
-                self.report.skip(id, "power_flow: tier");
+        match result {
+            Ok(()) => {
+                let mut st = self.state(FLEET_SITE_ID, Family::FleetAlerts, None)?;
+                st.last_success = Some(self.now());
+                st.rows_last_run = Some(rows as i64);
+                self.store.set_sync_state(&st).map_err(Self::db)?;
+                self.report.ok(FLEET_SITE_ID, Family::FleetAlerts);
                 Ok(())
             }
-            Err(e) => self.failed(id, Family::PowerFlow, None, e),
+            Err(e) => self.failed(FLEET_SITE_ID, Family::FleetAlerts, None, e),
         }
     }
+}
+
+/// The range of quarter-hour buckets a response should have had but did not (the API
+/// answers `null` for buckets without data, so a missing bucket is a gap, not a night).
+fn missing_range(
+    fam: Family,
+    site: SiteId,
+    body: &str,
+    w: plan::Window,
+    now: DateTime<Utc>,
+    tz: Tz,
+) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+    let stamps: BTreeSet<DateTime<Utc>> = match fam.telemetry_kind() {
+        None => api::series::parse(site, body, Resolution::QuarterHour)
+            .ok()?
+            .0
+            .series
+            .points
+            .iter()
+            .map(|p| p.ts_utc)
+            .collect(),
+        Some(kind) => {
+            let (items, _) =
+                api::telemetry::parse(site, kind, body, Resolution::QuarterHour).ok()?;
+            if items.is_empty() {
+                return None; // no devices reported at all: nothing to compare
+            }
+            items
+                .iter()
+                // Voltage, current and frequency are stamped at the bucket end.
+                .filter(|t| !matches!(t.metric.as_str(), "voltage" | "current" | "frequency"))
+                .flat_map(|t| t.series.points.iter().map(|p| p.ts_utc))
+                .collect()
+        }
+    };
+    if stamps.is_empty() {
+        return None; // an empty answer (no data yet, e.g. a new site) is not a gap
+    }
+    let first = *stamps.iter().next()?;
+    let end =
+        w.to.min(api::time::start_of_bucket(now, Resolution::QuarterHour, tz));
+    let missing: Vec<DateTime<Utc>> =
+        api::time::bucket_starts(first, end, Resolution::QuarterHour, tz)
+            .into_iter()
+            .filter(|b| !stamps.contains(b))
+            .collect();
+    let a = *missing.first()?;
+    let b = *missing.last()? + Duration::minutes(15);
+    Some((a, b))
 }

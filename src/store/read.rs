@@ -19,6 +19,9 @@ pub struct SiteRow {
 /// Family name under which learned window limits are kept (site 0, one row per resolution).
 const WINDOW_FAMILY: &str = "window_limit";
 
+/// Family name of the credit block recorded after a credits-exhausted 429 (site 0).
+const BUDGET_FAMILY: &str = "budget";
+
 /// Family name of the stored server clock offset (site 0).
 const CLOCK_FAMILY: &str = "clock";
 
@@ -90,6 +93,27 @@ impl Store {
     pub fn set_clock_offset(&mut self, secs: i64) -> Result<(), Error> {
         let mut st = SyncState::new(super::FLEET_SITE_ID, CLOCK_FAMILY, None);
         st.extra = Some(serde_json::json!({ "offset_secs": secs }).to_string());
+        self.set_sync_state(&st)
+    }
+
+    /// Until when SolarEdge refused calls for exhausted credits, if it did this cycle.
+    pub fn credits_blocked_until(&self) -> Result<Option<DateTime<Utc>>, Error> {
+        let st = self.get_sync_state(super::FLEET_SITE_ID, BUDGET_FAMILY, None)?;
+        Ok(st
+            .and_then(|s| s.extra)
+            .and_then(|e| serde_json::from_str::<serde_json::Value>(&e).ok())
+            .and_then(|v| {
+                v.get("blocked_until")
+                    .and_then(|b| b.as_str().map(String::from))
+            })
+            .and_then(|b| super::parse_ts(&b)))
+    }
+
+    pub fn set_credits_blocked_until(&mut self, until: DateTime<Utc>) -> Result<(), Error> {
+        let mut st = SyncState::new(super::FLEET_SITE_ID, BUDGET_FAMILY, None);
+        st.extra = Some(serde_json::json!({ "blocked_until": super::fmt_ts(&until) }).to_string());
+        st.last_error = Some("monthly API credits exhausted".into());
+        st.last_error_at = Some(Utc::now());
         self.set_sync_state(&st)
     }
 
