@@ -414,8 +414,9 @@ pub struct Client {
     /// [`Client::server_now`].
     last_server: Option<(DateTime<Utc>, Instant)>,
     time_scale: f64,
-    /// Server minus local clock assumed until the first `Date` header arrives.
-    clock_hint: chrono::Duration,
+    /// A (server time, local time) pair seen earlier (e.g. by the previous run), from which
+    /// the server's clock is extrapolated until its own `Date` header arrives.
+    clock_anchor: Option<(DateTime<Utc>, DateTime<Utc>)>,
     /// Origin of the limiter's clock, which runs at `time_scale` (server time).
     epoch: Instant,
 }
@@ -506,7 +507,7 @@ impl Client {
                 1.0
             },
             epoch: Instant::now(),
-            clock_hint: chrono::Duration::zero(),
+            clock_anchor: None,
         }
     }
 
@@ -540,14 +541,21 @@ impl Client {
                 let elapsed = seen.elapsed().as_secs_f64() * self.time_scale;
                 date + chrono::Duration::milliseconds((elapsed * 1000.0) as i64)
             }
-            None => Utc::now() + self.clock_hint,
+            None => match self.clock_anchor {
+                Some((server, local)) => {
+                    let elapsed = (Utc::now() - local).num_milliseconds() as f64 * self.time_scale;
+                    server + chrono::Duration::milliseconds(elapsed as i64)
+                }
+                None => Utc::now(),
+            },
         }
     }
 
-    /// Server minus local clock as last seen (e.g. stored by the previous run), used until
-    /// the server's own `Date` header arrives.
-    pub fn set_clock_hint(&mut self, offset: chrono::Duration) {
-        self.clock_hint = offset;
+    /// A (server time, local time) pair seen earlier (e.g. stored by the previous run):
+    /// until the server's own `Date` header arrives, its clock is taken to have advanced
+    /// like ours (times `time_scale`) since.
+    pub fn set_clock_anchor(&mut self, server: DateTime<Utc>, local: DateTime<Utc>) {
+        self.clock_anchor = Some((server, local));
     }
 
     /// The limiter's clock: real time sped up by `time_scale`.

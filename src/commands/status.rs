@@ -25,11 +25,12 @@ pub fn run(config: &Config, as_json: bool) -> Outcome {
     let sites = store.site_rows().map_err(|e| db_fatal(path, e))?;
     let counts = store.row_counts().map_err(|e| db_fatal(path, e))?;
     // The server's clock as the last run saw it (a Pi may have no RTC).
-    let offset = store
-        .clock_offset()
-        .map_err(|e| db_fatal(path, e))?
-        .unwrap_or(0);
-    let now = Utc::now() + chrono::Duration::seconds(offset);
+    let now = match store.clock_anchor().map_err(|e| db_fatal(path, e))? {
+        Some((server, local)) => {
+            server + (Utc::now() - local) * (config.time_scale.round() as i32).max(1)
+        }
+        None => Utc::now(),
+    };
     let view = crate::harvest::Harvester::budget_view(&store, config.budget, now)
         .map_err(|e| db_fatal(path, e))?;
     let cycle = view.cycle_start;

@@ -193,6 +193,8 @@ pub struct Harvester<'a> {
     /// Series that failed this run: their remaining windows are skipped so the cursor
     /// stays contiguous.
     failed_series: BTreeSet<(SiteId, Family, Resolution)>,
+    /// Whether this run stored the server clock yet (see `get`).
+    clock_stored: bool,
     pub report: Report,
     /// The plan of the last planning round, for the summary.
     pub plan: Option<Plan>,
@@ -212,6 +214,7 @@ impl<'a> Harvester<'a> {
             stop,
             facts: BTreeMap::new(),
             failed_series: BTreeSet::new(),
+            clock_stored: false,
             report: Report::default(),
             plan: None,
         }
@@ -245,8 +248,8 @@ impl<'a> Harvester<'a> {
 
     /// What the next run would do, without any call: for `seh plan`.
     pub fn preview(mut self) -> Result<(PlanInput, Plan), Exit> {
-        if let Ok(Some(offset)) = self.store.clock_offset() {
-            self.client.set_clock_hint(Duration::seconds(offset));
+        if let Ok(Some((server, local))) = self.store.clock_anchor() {
+            self.client.set_clock_anchor(server, local);
         }
         let mut ids = self.known_sites()?;
         ids.retain(|id| self.wants_site(*id));
@@ -260,13 +263,13 @@ impl<'a> Harvester<'a> {
     }
 
     fn run_inner(&mut self) -> Result<(), Exit> {
-        if let Ok(Some(offset)) = self.store.clock_offset() {
-            self.client.set_clock_hint(Duration::seconds(offset));
+        if let Ok(Some((server, local))) = self.store.clock_anchor() {
+            self.client.set_clock_anchor(server, local);
         }
         let result = self.run_planned();
-        let offset = (self.client.server_now() - Utc::now()).num_seconds();
-        if let Err(e) = self.store.set_clock_offset(offset) {
-            log::debug!("could not store the server clock offset: {e}");
+        let (server, local) = (self.client.server_now(), Utc::now());
+        if let Err(e) = self.store.set_clock_anchor(server, local) {
+            log::debug!("could not store the server clock: {e}");
         }
         result
     }
@@ -386,6 +389,18 @@ impl<'a> Harvester<'a> {
         }
         let f = self.client.get(path, query).map_err(StepError::Api)?;
         self.report.calls += 1;
+        // Store the server clock at its first answer, not only when the run ends: a run
+        // killed later must still leave the next one a clock to plan on (without it the
+        // next plan rests on the local clock, which may be hours off).
+        if !self.clock_stored {
+            self.clock_stored = true;
+            if let Err(e) = self
+                .store
+                .set_clock_anchor(self.client.server_now(), Utc::now())
+            {
+                log::debug!("could not store the server clock: {e}");
+            }
+        }
         Ok(f)
     }
 
@@ -717,9 +732,7 @@ impl<'a> Harvester<'a> {
             return Ok(Next::Continue);
         };
         let mut st = self.state(id, fam, Some(res))?;
-        let now = self.now();
-        let settled = plan::settled_limit(res, now, self.settings.settle, tz);
-        match self.series_window(fam, id, res, tz, w, settled, &mut st) {
+        match self.series_window(fam, id, res, tz, w, &mut st) {
             Ok(_) => {
                 self.report.ok(id, fam);
                 Ok(Next::Continue)
@@ -756,7 +769,6 @@ impl<'a> Harvester<'a> {
         res: Resolution,
         tz: Tz,
         w: plan::Window,
-        settled: DateTime<Utc>,
         st: &mut SyncState,
     ) -> Result<usize, StepError> {
         let (path, query) = match fam.telemetry_kind() {
@@ -778,6 +790,11 @@ impl<'a> Harvester<'a> {
         };
         let f = self.get(&path, &query)?;
         let now = self.now();
+        // The settle boundary from the server's clock as known after this answer, not from
+        // the plan: a plan made before the first answer of a run rests on an extrapolated
+        // clock (stored anchor or local time) and may be hours ahead; a cursor moved past
+        // the real boundary would never re-read late or still-running buckets.
+        let settled = plan::settled_limit(res, now, self.settings.settle, tz);
         let mut next = st.clone();
         // A window inside the covered range refills a gap: the cursor stays, the gap goes.
         let refill = matches!((st.covered_from, st.covered_to), (Some(a), Some(b)) if w.from >= a && w.to <= b);

@@ -81,18 +81,31 @@ impl Store {
         self.set_sync_state(&st)
     }
 
-    /// Server clock minus local clock in seconds, as the last run saw it.
-    pub fn clock_offset(&self) -> Result<Option<i64>, Error> {
+    /// The server's time and the local time at the same moment, as the last run saw them.
+    pub fn clock_anchor(&self) -> Result<Option<(DateTime<Utc>, DateTime<Utc>)>, Error> {
         let st = self.get_sync_state(super::FLEET_SITE_ID, CLOCK_FAMILY, None)?;
-        Ok(st
+        let v = st
             .and_then(|s| s.extra)
-            .and_then(|e| serde_json::from_str::<serde_json::Value>(&e).ok())
-            .and_then(|v| v.get("offset_secs").and_then(serde_json::Value::as_i64)))
+            .and_then(|e| serde_json::from_str::<serde_json::Value>(&e).ok());
+        let get = |k: &str| {
+            v.as_ref()
+                .and_then(|v| v.get(k))
+                .and_then(|x| x.as_str())
+                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                .map(|t| t.with_timezone(&Utc))
+        };
+        Ok(get("server").zip(get("local")))
     }
 
-    pub fn set_clock_offset(&mut self, secs: i64) -> Result<(), Error> {
+    pub fn set_clock_anchor(
+        &mut self,
+        server: DateTime<Utc>,
+        local: DateTime<Utc>,
+    ) -> Result<(), Error> {
         let mut st = SyncState::new(super::FLEET_SITE_ID, CLOCK_FAMILY, None);
-        st.extra = Some(serde_json::json!({ "offset_secs": secs }).to_string());
+        // Milliseconds: a sped-up test server would otherwise drift by whole seconds.
+        let f = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        st.extra = Some(serde_json::json!({ "server": f(server), "local": f(local) }).to_string());
         self.set_sync_state(&st)
     }
 
