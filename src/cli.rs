@@ -22,6 +22,7 @@ use std::path::PathBuf;
         5,
         "the monthly API credits are exhausted; fetching resumes after the reset"
     ),
+    error_code(6, "an OAuth grant is dead; run `seh auth login` for the named site"),
     error_code(
         130,
         "interrupted (Ctrl-C/SIGTERM); the last completed response was saved"
@@ -53,6 +54,7 @@ pub enum Command {
     Status(StatusArgs),
     Plan(PlanArgs),
     Reprocess(ReprocessArgs),
+    Auth(AuthArgs),
 }
 
 /// Write a commented example config if none exists, and create or migrate the database.
@@ -109,3 +111,56 @@ pub struct PlanArgs {
 #[derive(FromArgs, Debug)]
 #[argh(subcommand, name = "reprocess")]
 pub struct ReprocessArgs {}
+
+/// Homeowners' OAuth Site Access: grant seh access to a site, list the grants, revoke one.
+#[derive(FromArgs, Debug)]
+#[argh(
+    subcommand,
+    name = "auth",
+    example = "seh auth login\nseh auth login --listen 127.0.0.1:8788\nseh auth status\nseh auth logout 1234567"
+)]
+pub struct AuthArgs {
+    #[argh(subcommand)]
+    pub command: AuthCommand,
+}
+
+#[derive(FromArgs, Debug)]
+#[argh(subcommand)]
+pub enum AuthCommand {
+    Login(AuthLoginArgs),
+    Status(AuthStatusArgs),
+    Logout(AuthLogoutArgs),
+}
+
+/// Grant access to one site: prints SolarEdge's consent URL, then reads the address your
+/// browser lands on (paste it on stdin). Repeat per site.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "login")]
+pub struct AuthLoginArgs {
+    /// the address the browser landed on, from an earlier `seh auth login` (instead of stdin)
+    #[argh(option)]
+    pub redirect_url: Option<String>,
+    /// catch the redirect with a one-shot listener on ADDR (e.g. 127.0.0.1:8788) when the
+    /// browser runs on this host; register http://ADDR/callback as the Redirect URL
+    #[argh(option)]
+    pub listen: Option<String>,
+}
+
+/// Each grant: site, scopes, access-token expiry, last refresh, days until the refresh
+/// token would expire unused, grant end. Never shows a token.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "status")]
+pub struct AuthStatusArgs {
+    /// print JSON instead of text
+    #[argh(switch)]
+    pub json: bool,
+}
+
+/// Revoke the grant of a site at SolarEdge and delete it.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "logout")]
+pub struct AuthLogoutArgs {
+    /// the site id
+    #[argh(positional)]
+    pub site: i64,
+}

@@ -45,6 +45,35 @@ struct FileConfig {
     sync: FileSync,
     #[serde(default)]
     budget: FileBudget,
+    #[serde(default)]
+    oauth: FileOAuth,
+}
+
+/// `[oauth]`: a homeowner's Site Access application (issue 5).
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileOAuth {
+    client_id: Option<String>,
+    client_secret: Option<String>,
+    client_secret_file: Option<PathBuf>,
+    redirect_url: Option<String>,
+    token_store: Option<PathBuf>,
+    authorize_url: Option<String>,
+    refresh_idle_days: Option<u32>,
+}
+
+impl fmt::Debug for FileOAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // By hand: the client secret never goes into a log line.
+        f.debug_struct("FileOAuth")
+            .field("client_id", &self.client_id)
+            .field(
+                "client_secret",
+                &self.client_secret.as_ref().map(|_| "****"),
+            )
+            .field("client_secret_file", &self.client_secret_file)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -111,6 +140,35 @@ pub enum AlertSource {
     Site,
 }
 
+/// Default consent page of SolarEdge Connect.
+pub const DEFAULT_AUTHORIZE_URL: &str = "https://connect.solaredge.com/authorize";
+
+/// The registered Site Access application (`[oauth]`), validated.
+#[derive(Clone)]
+pub struct OAuthConfig {
+    pub client_id: String,
+    pub client_secret: Secret,
+    /// The Redirect URL registered for the application (shown to the user; Connect always
+    /// redirects there).
+    pub redirect_url: Option<String>,
+    pub authorize_url: String,
+    /// A grant whose refresh token is older than this is refreshed in any run (default 7),
+    /// so the 30-day idle expiry never arrives.
+    pub refresh_idle_days: u32,
+}
+
+impl fmt::Debug for OAuthConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OAuthConfig")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"****")
+            .field("redirect_url", &self.redirect_url)
+            .field("authorize_url", &self.authorize_url)
+            .field("refresh_idle_days", &self.refresh_idle_days)
+            .finish()
+    }
+}
+
 /// Everything a command needs, validated.
 #[derive(Clone)]
 pub struct Config {
@@ -135,6 +193,10 @@ pub struct Config {
     pub alerts: AlertSource,
     /// Overrides of the per-resolution window, in hours.
     pub max_window_hours: Vec<(String, u32)>,
+    /// `[oauth]` when a Site Access application is configured.
+    pub oauth: Option<OAuthConfig>,
+    /// The OAuth token store (default `seh-tokens.json` next to the database).
+    pub token_store: PathBuf,
 }
 
 impl fmt::Debug for Config {
@@ -151,6 +213,8 @@ impl fmt::Debug for Config {
             .field("initial_days", &self.initial_days)
             .field("settle_hours", &self.settle_hours)
             .field("alerts", &self.alerts)
+            .field("oauth", &self.oauth)
+            .field("token_store", &self.token_store)
             .finish_non_exhaustive()
     }
 }
@@ -361,6 +425,17 @@ fn build(file: FileConfig, source: Option<PathBuf>, env: &Env) -> Result<Config,
     if !(time_scale.is_finite() && time_scale > 0.0) {
         return Err(key_err("api.time_scale", "must be a positive number"));
     }
+    let oauth = build_oauth(&file.oauth, &key_err)?;
+    let database = env
+        .database
+        .clone()
+        .or(file.database.path)
+        .unwrap_or_else(|| PathBuf::from("seh.db"));
+    let token_store = file
+        .oauth
+        .token_store
+        .clone()
+        .unwrap_or_else(|| database.with_file_name("seh-tokens.json"));
 
     Ok(Config {
         source,
@@ -377,18 +452,90 @@ fn build(file: FileConfig, source: Option<PathBuf>, env: &Env) -> Result<Config,
             .max_history_calls_per_run
             .unwrap_or(u64::from(budget.per_minute) * 5),
         cadence_minutes,
-        database: env
-            .database
-            .clone()
-            .or(file.database.path)
-            .unwrap_or_else(|| PathBuf::from("seh.db")),
+        database,
         include: file.sites.include,
         exclude: file.sites.exclude,
         initial_days: file.sync.initial_days.unwrap_or(7).max(1),
         settle_hours: file.sync.settle_hours.unwrap_or(1),
         alerts,
         max_window_hours,
+        oauth,
+        token_store,
     })
+}
+
+/// `[oauth]`: `None` without a client id; a secret (inline or from a file) is required with it.
+fn build_oauth(
+    o: &FileOAuth,
+    key_err: &dyn Fn(&str, &str) -> ConfigError,
+) -> Result<Option<OAuthConfig>, ConfigError> {
+    if o.client_secret.is_some() && o.client_secret_file.is_some() {
+        return Err(key_err(
+            "oauth.client_secret",
+            "set either client_secret or client_secret_file, not both",
+        ));
+    }
+    let Some(client_id) = o.client_id.as_deref().map(str::trim) else {
+        if o.client_secret.is_some() || o.client_secret_file.is_some() {
+            return Err(key_err(
+                "oauth.client_id",
+                "missing (needed with a client secret)",
+            ));
+        }
+        return Ok(None);
+    };
+    if client_id.is_empty() {
+        return Err(key_err("oauth.client_id", "is empty"));
+    }
+    let secret = match (&o.client_secret, &o.client_secret_file) {
+        (Some(s), _) => s.trim().to_string(),
+        (None, Some(f)) => std::fs::read_to_string(f)
+            .map_err(|e| {
+                key_err(
+                    "oauth.client_secret_file",
+                    &format!("cannot read {}: {e}", f.display()),
+                )
+            })?
+            .trim()
+            .to_string(),
+        (None, None) => {
+            return Err(key_err(
+                "oauth.client_secret",
+                "missing: set client_secret or client_secret_file with client_id",
+            ))
+        }
+    };
+    if secret.is_empty() {
+        return Err(key_err("oauth.client_secret", "is empty"));
+    }
+    let authorize_url = o
+        .authorize_url
+        .clone()
+        .unwrap_or_else(|| DEFAULT_AUTHORIZE_URL.to_string());
+    for (key, url) in [
+        ("oauth.authorize_url", Some(&authorize_url)),
+        ("oauth.redirect_url", o.redirect_url.as_ref()),
+    ] {
+        if let Some(u) = url {
+            if !(u.starts_with("https://") || u.starts_with("http://")) {
+                return Err(key_err(key, "must start with https:// or http://"));
+            }
+        }
+    }
+    let refresh_idle_days = o.refresh_idle_days.unwrap_or(7);
+    if !(1..=29).contains(&refresh_idle_days) {
+        return Err(key_err(
+            "oauth.refresh_idle_days",
+            "must be 1..29 (refresh tokens die after 30 days unused)",
+        ));
+    }
+    Ok(Some(OAuthConfig {
+        client_id: client_id.to_string(),
+        client_secret: Secret::new(secret),
+        redirect_url: o.redirect_url.clone(),
+        authorize_url,
+        refresh_idle_days,
+    }))
 }
 
 impl Config {
@@ -488,6 +635,69 @@ mod tests {
     fn the_shipped_example_parses() {
         let c = load_text(EXAMPLE, &Env::default()).unwrap();
         assert_eq!(c.base_url, DEFAULT_BASE_URL);
+        assert!(c.oauth.is_none());
+        // Uncommenting the example's [oauth] keys (one way of giving the secret) parses.
+        let section = EXAMPLE.split("[oauth]").nth(1).expect("an [oauth] section");
+        let keys: String = section
+            .lines()
+            .filter_map(|l| l.strip_prefix("# "))
+            .filter(|l| l.contains(" = ") && !l.starts_with("client_secret_file"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        assert!(keys.contains("refresh_idle_days"), "{keys}");
+        let c = load_text(&format!("[oauth]\n{keys}"), &Env::default()).unwrap();
+        assert_eq!(c.oauth.unwrap().client_id, "YOUR-CLIENT-ID");
+    }
+
+    #[test]
+    fn oauth_section() {
+        let c = load_text(
+            "[database]\npath = \"/var/lib/seh/seh.db\"\n[oauth]\nclient_id = \"cid\"\nclient_secret = \"OAUTHSECRET\"\n",
+            &Env::default(),
+        )
+        .unwrap();
+        let o = c.oauth.as_ref().unwrap();
+        assert_eq!(o.client_id, "cid");
+        assert_eq!(o.client_secret.expose(), "OAUTHSECRET");
+        assert_eq!(o.authorize_url, DEFAULT_AUTHORIZE_URL);
+        assert_eq!(o.refresh_idle_days, 7);
+        assert_eq!(c.token_store, PathBuf::from("/var/lib/seh/seh-tokens.json"));
+        let dbg = format!("{c:?}");
+        assert!(!dbg.contains("OAUTHSECRET") && dbg.contains("cid"), "{dbg}");
+        assert!(load_text("", &Env::default()).unwrap().oauth.is_none());
+        assert_eq!(
+            load_text("", &Env::default()).unwrap().token_store,
+            PathBuf::from("seh-tokens.json")
+        );
+
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("secret");
+        std::fs::write(&f, "FROMFILE\n").unwrap();
+        let text = format!(
+            "[oauth]\nclient_id = \"c\"\nclient_secret_file = {:?}\ntoken_store = \"/x/t.json\"\nrefresh_idle_days = 3\n",
+            f.display().to_string()
+        );
+        let c = load_text(&text, &Env::default()).unwrap();
+        assert_eq!(c.oauth.as_ref().unwrap().client_secret.expose(), "FROMFILE");
+        assert_eq!(c.oauth.as_ref().unwrap().refresh_idle_days, 3);
+        assert_eq!(c.token_store, PathBuf::from("/x/t.json"));
+
+        for (text, key) in [
+            ("[oauth]\nclient_id = \"c\"\n", "oauth.client_secret"),
+            ("[oauth]\nclient_secret = \"s\"\n", "oauth.client_id"),
+            (
+                "[oauth]\nclient_id = \"c\"\nclient_secret = \"s\"\nrefresh_idle_days = 30\n",
+                "oauth.refresh_idle_days",
+            ),
+            (
+                "[oauth]\nclient_id = \"c\"\nclient_secret = \"s\"\nauthorize_url = \"ftp://x\"\n",
+                "oauth.authorize_url",
+            ),
+            ("[oauth]\nclient_idd = \"c\"\n", "client_idd"),
+        ] {
+            let e = load_text(text, &Env::default()).unwrap_err();
+            assert!(e.0.contains(key) && !e.0.contains("\"s\""), "{text}: {e}");
+        }
     }
 
     #[test]

@@ -21,6 +21,9 @@ pub enum Exit {
     Database = 4,
     /// The monthly API credits are exhausted; nothing more is fetched until the cycle resets.
     Credits = 5,
+    /// An OAuth grant is dead (refresh token expired or revoked, grant ended, or it does not
+    /// cover its site): `seh auth login` for the named site. The other sites carried on.
+    GrantDead = 6,
     /// Interrupted (Ctrl-C or SIGTERM) after saving the last completed response.
     Interrupted = 130,
 }
@@ -52,6 +55,7 @@ Exit codes:
   3    another seh run holds the database lock
   4    the database cannot be opened or written (locked, read-only, full, corrupt)
   5    the monthly API credits are exhausted; fetching resumes after the reset
+  6    an OAuth grant is dead; run `seh auth login` for the named site
   130  interrupted (Ctrl-C/SIGTERM); the last completed response was saved";
 
 #[cfg(test)]
@@ -75,6 +79,7 @@ mod tests {
             Exit::Busy,
             Exit::Database,
             Exit::Credits,
+            Exit::GrantDead,
             Exit::Interrupted,
         ] {
             assert!(TABLE.contains(&format!("  {} ", e.code())), "{e:?}");

@@ -13,4 +13,5 @@ pub mod exit;
 pub mod harvest;
 pub mod logging;
 pub mod model;
+pub mod oauth;
 pub mod store;

@@ -96,9 +96,21 @@ fn run_world(w: &World) {
     let sim = seh_sim::start(opts, "127.0.0.1:0").expect("simulator");
     let admin = format!("{}/_sim", sim.url);
 
-    let dir = tempfile::tempdir().unwrap();
-    let db: PathBuf = dir.path().join("seh.db");
-    let config = dir.path().join("seh.toml");
+    let tmp = tempfile::tempdir().unwrap();
+    // SEH_MONTH_KEEP=1 keeps the databases in target/month-<world> for inspection.
+    let kept =
+        std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("month-{}", w.name));
+    let dir_path = if std::env::var("SEH_MONTH_KEEP").is_ok() {
+        let _ = std::fs::remove_dir_all(&kept);
+        std::fs::create_dir_all(&kept).unwrap();
+        eprintln!("{}: keeping {}", w.name, kept.display());
+        kept
+    } else {
+        tmp.path().to_path_buf()
+    };
+    let dir = dir_path.as_path();
+    let db: PathBuf = dir.join("seh.db");
+    let config = dir.join("seh.toml");
     let observed = if w.profile == Profile::Observed {
         "[sync]\ninitial_days = 1\nmax_window_hours = { QUARTER_HOUR = 168, HOUR = 744, DAY = 8784 }\n"
     } else {

@@ -13,6 +13,7 @@ macro_rules! outln {
     }};
 }
 
+mod auth;
 mod check;
 mod init;
 mod plan;
@@ -66,6 +67,7 @@ pub fn run(args: Args) -> Outcome {
         Command::Status(a) => status::run(&config, a.json),
         Command::Plan(a) => plan::run(&config, &a),
         Command::Reprocess(_) => reprocess::run(&config),
+        Command::Auth(a) => auth::run(&config, &a),
     }
 }
 
@@ -193,7 +195,8 @@ pub fn build_client(
         return Err(Fatal::new(
             Exit::Config,
             anyhow::anyhow!(
-                "no API key configured: set [api] key or key_file in {}, or SEH_API_KEY",
+                "no API key configured: set [api] key or key_file in {}, or SEH_API_KEY \
+                 (homeowners: configure [oauth] and run `seh auth login`)",
                 config.source.as_ref().map_or_else(
                     || "the config file".to_string(),
                     |p| p.display().to_string()
@@ -205,12 +208,21 @@ pub fn build_client(
         key,
         account_key: config.account_key.clone(),
     };
+    Ok(build_client_with(config, credential, stop))
+}
+
+/// The API client for any credential (OAuth bearer tokens, or none for the token endpoint).
+pub fn build_client_with(
+    config: &Config,
+    credential: crate::api::Credential,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> crate::api::Client {
     let mut cc = crate::api::ClientConfig::new(config.base_url.clone(), credential);
     cc.per_minute = config.budget.per_minute;
     cc.time_scale = config.time_scale;
     cc.timeout = std::time::Duration::from_secs(config.timeout_secs);
     cc.retry.max_attempts = config.max_retries.max(1);
-    Ok(crate::api::Client::new(cc, stop))
+    crate::api::Client::new(cc, stop)
 }
 
 /// Print to stdout, treating a closed pipe (`seh status | head`) as the reader's choice,

@@ -22,7 +22,15 @@ pub fn run(config: &Config, args: &SyncArgs) -> Outcome {
     install_interrupt_handler(stop.clone());
     let _lock = lock_run(&config.database)?;
     let mut store = open_store(&config.database)?;
-    let mut client = build_client(config, stop.clone())?;
+    // OAuth grants (issue 5): harvested after the Fleet key, or alone when there is none.
+    let grants = super::auth::prepare(config)?;
+    let oauth_only =
+        config.api_key.is_none() && grants.as_ref().is_some_and(|g| !g.sites.is_empty());
+    let mut client = if oauth_only {
+        super::build_client_with(config, crate::api::Credential::None, stop.clone())
+    } else {
+        build_client(config, stop.clone())?
+    };
 
     // The ledger has its own connection and commits every call at once, so a credit spent
     // is counted even when the data of that call is rolled back or the process dies.
@@ -52,7 +60,15 @@ pub fn run(config: &Config, args: &SyncArgs) -> Outcome {
     let run_id = store
         .begin_run(started)
         .map_err(|e| db_fatal(&config.database, e))?;
-    let (report, plan) = Harvester::new(&mut client, &mut store, settings, stop.clone()).run();
+    let (mut report, plan) = if oauth_only {
+        (crate::harvest::report::Report::default(), None)
+    } else {
+        Harvester::new(&mut client, &mut store, settings.clone(), stop.clone()).run()
+    };
+    if let Some(grants) = &grants {
+        let (c, s) = (&mut client, &mut store);
+        super::auth::harvest_grants(config, grants, &settings, c, s, &mut report, stop.clone());
+    }
     if let Some(plan) = &plan {
         log::debug!(
             "freshness cadence {:?}; quarter-hour history left: {} calls",

@@ -147,7 +147,15 @@ pub fn apply(
     let site = || site_id.ok_or(ApplyError::Request("a site id"));
     Ok(match family {
         Family::Sites => {
-            let (sites, _) = api::sites::parse_list(body)?;
+            let (mut sites, _) = api::sites::parse_list(body)?;
+            // The list sends `installationDate` in another form than the details (UTC `Z`
+            // vs site-local offset). Stored "as sent", the two would overwrite each other
+            // on every daily refresh and give every site row a new change_seq for nothing
+            // (pushers would re-push unchanged sites). Details own the field; the list
+            // leaves it alone (the null rule keeps the stored value).
+            for s in &mut sites {
+                s.installation_date = None;
+            }
             tx.upsert_sites(sites.iter().map(|s| (s, None)))?
         }
         Family::Details => {

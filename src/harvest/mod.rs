@@ -616,7 +616,12 @@ impl<'a> Harvester<'a> {
                 };
                 last.insert(fam, l);
             }
-            let overview_to = self.state(f.id, Family::Overview, None)?.covered_to;
+            // Left out (`--only`): no cursor, so a lagging one cannot make it due either.
+            let overview_to = if self.wants(Family::Overview) {
+                self.state(f.id, Family::Overview, None)?.covered_to
+            } else {
+                None
+            };
             let pf = self.state(f.id, Family::PowerFlow, None)?;
             let denied = pf
                 .extra

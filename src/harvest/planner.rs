@@ -220,17 +220,37 @@ fn slow_cost(input: &PlanInput, k: i64, alerts_every: Duration, period: Duration
 
 /// Rollup series of a site: energy DAY/MONTH/YEAR and the telemetry families at DAY.
 fn rollups(site: &SiteInput) -> Vec<(Family, Resolution)> {
-    let mut v = vec![
-        (Family::Energy, Resolution::Day),
-        (Family::Energy, Resolution::Month),
-        (Family::Energy, Resolution::Year),
-    ];
+    let mut v = Vec::new();
+    // `series` holds only the families the run wants (`--only`): no energy, no rollups.
+    if site.series.contains(&Family::Energy) {
+        v.extend([
+            (Family::Energy, Resolution::Day),
+            (Family::Energy, Resolution::Month),
+            (Family::Energy, Resolution::Year),
+        ]);
+    }
     for f in &site.series {
         if f.telemetry_kind().is_some() {
             v.push((*f, Resolution::Day));
         }
     }
     v
+}
+
+/// Whether a cursor lags further than a complete fetch `every` ago would have left it: an
+/// interrupted or killed run stores only its first windows (or days), each stamping
+/// `last_success`, and the rest must follow in the next run, not a whole cadence later.
+/// After a complete fetch at `t` the cursor is the start of the bucket holding
+/// `t - settle`.
+fn behind(
+    covered_to: Option<DateTime<Utc>>,
+    res: Resolution,
+    every: Duration,
+    settle: Duration,
+    now: DateTime<Utc>,
+    tz: Tz,
+) -> bool {
+    covered_to.is_some_and(|ct| ct < windows::settled_limit(res, now - every, settle, tz))
 }
 
 fn due(last: Option<DateTime<Utc>>, every: Duration, now: DateTime<Utc>) -> bool {
@@ -267,7 +287,8 @@ pub fn plan(input: &PlanInput) -> Plan {
             }
         }
         let total = s.cursors.get(&(Family::Energy, Resolution::Total));
-        if total.is_none_or(|c| c.last_success.is_none()) {
+        let energy = s.series.contains(&Family::Energy);
+        if energy && total.is_none_or(|c| c.last_success.is_none()) {
             cheap.push(Task::Total {
                 site: s.id,
                 priority: Priority::Cheap,
@@ -402,7 +423,17 @@ pub fn plan(input: &PlanInput) -> Plan {
                 .get(&(*f, Resolution::QuarterHour))
                 .cloned()
                 .unwrap_or_default();
-            if !input.full && !due(c.last_success, out.cadence[f], now) {
+            if !input.full
+                && !due(c.last_success, out.cadence[f], now)
+                && !behind(
+                    c.covered_to,
+                    Resolution::QuarterHour,
+                    out.cadence[f],
+                    input.settle,
+                    now,
+                    s.tz,
+                )
+            {
                 continue;
             }
             let si = series_input(input, s, Resolution::QuarterHour, &c, false);
@@ -467,7 +498,8 @@ pub fn plan(input: &PlanInput) -> Plan {
         // Rollup updates (forward windows of series that already started).
         for (family, res) in rollups(s) {
             let c = s.cursors.get(&(family, res)).cloned().unwrap_or_default();
-            if c.covered_to.is_none() || !slow_due(c.last_success) {
+            let lagging = behind(c.covered_to, res, out.slow_every, input.settle, now, s.tz);
+            if c.covered_to.is_none() || !(slow_due(c.last_success) || lagging) {
                 continue;
             }
             let si = series_input(input, s, res, &c, false);
@@ -485,13 +517,22 @@ pub fn plan(input: &PlanInput) -> Plan {
             }
         }
         let total = s.cursors.get(&(Family::Energy, Resolution::Total));
-        if total.is_some_and(|c| c.last_success.is_some() && slow_due(c.last_success)) {
+        let energy = s.series.contains(&Family::Energy);
+        if energy && total.is_some_and(|c| c.last_success.is_some() && slow_due(c.last_success)) {
             slow.push(Task::Total {
                 site: s.id,
                 priority: Priority::Slow,
             });
         }
-        if slow_due(s.last.get(&Family::Overview).copied().flatten()) {
+        let overview_lagging = behind(
+            s.overview_to,
+            Resolution::Day,
+            out.slow_every,
+            input.settle,
+            now,
+            s.tz,
+        );
+        if slow_due(s.last.get(&Family::Overview).copied().flatten()) || overview_lagging {
             for day in overview_days(s, input) {
                 slow.push(Task::Overview { site: s.id, day });
             }
@@ -1114,5 +1155,78 @@ mod tests {
         assert_eq!(human(Duration::minutes(135)), "2h 15m");
         assert_eq!(human(Duration::days(2)), "2d");
         assert_eq!(human(Duration::hours(36)), "1d 12h");
+    }
+
+    #[test]
+    fn work_an_interrupted_run_left_undone_is_due_at_once() {
+        let now = at(2026, 11, 26, 12, 0);
+        let budget = Budget {
+            monthly_credits: 1_000_000,
+            ..Budget::default()
+        };
+        let mut i = input(now, budget, 0);
+        i.max_deep_per_run = 0;
+        // Everything complete a minute ago: nothing is due.
+        started(&mut i, 3, now - Duration::minutes(1));
+        assert!(plan(&i).tasks.is_empty(), "{:?}", plan(&i).tasks);
+        // A run stopped after the first windows of a series, of a rollup and of the
+        // overview days: each stamped `last_success`, and the rest comes next run anyway.
+        let s = &mut i.sites[0];
+        let tz = s.tz;
+        let qh = s
+            .cursors
+            .get_mut(&(Family::Power, Resolution::QuarterHour))
+            .unwrap();
+        qh.covered_to = Some(now - Duration::days(2));
+        let day = s
+            .cursors
+            .get_mut(&(Family::Energy, Resolution::Day))
+            .unwrap();
+        day.covered_to = Some(t::start_of_bucket(
+            now - Duration::days(300),
+            Resolution::Day,
+            tz,
+        ));
+        s.overview_to = Some(t::local_midnight(
+            t::local_day_of(now - Duration::days(2), tz),
+            tz,
+        ));
+        let p = plan(&i);
+        let has = |f: Family, r: Resolution| {
+            p.tasks.iter().any(|t| {
+                matches!(t, Task::Window { site: 1, family, res, .. } if *family == f && *res == r)
+            })
+        };
+        assert!(has(Family::Power, Resolution::QuarterHour), "{:?}", p.tasks);
+        assert!(has(Family::Energy, Resolution::Day), "{:?}", p.tasks);
+        assert!(p
+            .tasks
+            .iter()
+            .any(|t| matches!(t, Task::Overview { site: 1, .. })));
+        // Nothing else: the other series are not behind.
+        assert!(!has(Family::Energy, Resolution::QuarterHour));
+        assert!(p
+            .tasks
+            .iter()
+            .all(|t| !matches!(t, Task::Window { site: 2 | 3, .. })));
+    }
+
+    #[test]
+    fn only_wanted_series_bring_their_rollups() {
+        let now = at(2026, 11, 26, 12, 0);
+        let mut i = input(now, Budget::default(), 0);
+        // `--only power`: the harvester passes only the wanted series.
+        for s in &mut i.sites {
+            s.series = vec![Family::Power];
+        }
+        let p = plan(&i);
+        assert!(p.tasks.iter().all(|t| !matches!(
+            t,
+            Task::Total { .. }
+                | Task::Window {
+                    family: Family::Energy,
+                    ..
+                }
+        )));
     }
 }

@@ -1,0 +1,305 @@
+//! The command line and the trouble a user meets: bad configuration, a missing or busy or
+//! read-only or locked database, and what `check`, `status`, `--help` and `init` promise.
+
+use crate::harness::*;
+use std::path::Path;
+
+fn file_sum(p: &Path) -> u64 {
+    fnv(&std::fs::read(p).unwrap_or_else(|e| panic!("read {}: {e}", p.display())))
+}
+
+/// Non-empty stderr lines that are not log records (`[LEVEL] ...`): the final error line.
+fn error_lines(out: &Out) -> Vec<String> {
+    out.stderr
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('['))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn an_unknown_config_key_is_named_with_its_file() {
+    let env = TestEnv::new();
+    let mut cfg = ConfigSpec::default();
+    cfg.sync += "initial_dayz = 3\n";
+    env.write_config(&cfg);
+    let out = env.seh(&["sync"]);
+    out.expect(2);
+    assert!(out.stderr.contains("initial_dayz"), "names the key\n{out}");
+    assert!(
+        out.stderr.contains(&env.config.display().to_string()),
+        "names the file\n{out}"
+    );
+    assert_eq!(error_lines(&out).len(), 1, "one line\n{out}");
+    assert!(
+        !env.db.exists(),
+        "a config error must not create the database"
+    );
+    env.seh(&["status"]).expect(2);
+}
+
+#[test]
+fn a_missing_key_is_a_config_error() {
+    let env = TestEnv::new();
+    env.write_config(&ConfigSpec {
+        key: None,
+        ..ConfigSpec::default()
+    });
+    for cmd in ["sync", "check"] {
+        let out = env.seh(&[cmd]);
+        out.expect(2);
+        assert!(out.stderr.to_lowercase().contains("key"), "{out}");
+        assert_eq!(error_lines(&out).len(), 1, "one line\n{out}");
+    }
+    assert_eq!(env.sim_calls(), 0, "no call without a key");
+}
+
+#[test]
+fn status_on_a_missing_database_is_exit_4() {
+    let env = TestEnv::new();
+    let out = env.seh(&["status"]);
+    out.expect(4);
+    assert!(out.stderr.contains("does not exist"), "{out}");
+    assert!(!env.db.exists(), "status must not create the database");
+    env.seh(&["status", "--json"]).expect(4);
+}
+
+#[test]
+fn a_held_run_lock_is_exit_3() {
+    let env = TestEnv::new();
+    env.sync_ok();
+    let before = snapshot(&env.db);
+    let lock_path = env.path("seh.db.lock");
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .unwrap();
+    lock.try_lock().expect("the test takes the lock");
+    for cmd in ["sync", "reprocess"] {
+        let out = env.seh(&[cmd]);
+        out.expect(3);
+        let lines = error_lines(&out);
+        assert_eq!(lines.len(), 1, "{out}");
+        assert!(
+            lines[0].contains("another seh run") && lines[0].contains("seh.db.lock"),
+            "{out}"
+        );
+    }
+    assert_same(&before, &snapshot(&env.db), "while locked");
+    lock.unlock().unwrap();
+    drop(lock);
+    env.sync_ok();
+}
+
+/// Makes a file unwritable even for root (`chattr +i`), or by mode for other users; undone
+/// on drop so the tempdir can be removed.
+struct ReadOnly {
+    path: std::path::PathBuf,
+    immutable: bool,
+}
+
+impl ReadOnly {
+    fn new(path: &Path) -> Option<ReadOnly> {
+        let root = std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("Uid:"))
+                    .map(|l| l.split_whitespace().nth(2) == Some("0"))
+            })
+            .unwrap_or(false);
+        if root {
+            // Root ignores permission bits; the immutable attribute binds even root.
+            let ok = std::process::Command::new("chattr")
+                .arg("+i")
+                .arg(path)
+                .status()
+                .is_ok_and(|s| s.success());
+            if !ok {
+                return None;
+            }
+            Some(ReadOnly {
+                path: path.to_path_buf(),
+                immutable: true,
+            })
+        } else {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o444)).unwrap();
+            Some(ReadOnly {
+                path: path.to_path_buf(),
+                immutable: false,
+            })
+        }
+    }
+}
+
+impl Drop for ReadOnly {
+    fn drop(&mut self) {
+        if self.immutable {
+            let _ = std::process::Command::new("chattr")
+                .arg("-i")
+                .arg(&self.path)
+                .status();
+        } else {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(&self.path, std::fs::Permissions::from_mode(0o600));
+        }
+    }
+}
+
+#[test]
+fn a_read_only_database_is_exit_4_and_left_intact() {
+    let env = TestEnv::new();
+    env.sync_ok();
+    let before = file_sum(&env.db);
+    let Some(guard) = ReadOnly::new(&env.db) else {
+        eprintln!("SKIPPED: running as root and `chattr +i` is not available on this file system");
+        return;
+    };
+    let out = env.seh(&["sync"]);
+    out.expect(4);
+    let lines = error_lines(&out);
+    assert_eq!(lines.len(), 1, "one line\n{out}");
+    assert!(lines[0].contains("read-only"), "{out}");
+    assert_eq!(file_sum(&env.db), before, "the file changed");
+    drop(guard);
+    integrity_ok(&env.db);
+    env.sync_ok();
+}
+
+#[test]
+fn a_locked_database_is_exit_4_and_left_intact() {
+    let env = TestEnv::new();
+    env.sync_ok();
+    let before = snapshot(&env.db);
+    let holder = open_db(&env.db);
+    holder.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let out = env.seh(&["sync"]);
+    holder.execute_batch("ROLLBACK").unwrap();
+    drop(holder);
+    out.expect(4);
+    let lines = error_lines(&out);
+    assert_eq!(lines.len(), 1, "one line\n{out}");
+    assert!(lines[0].contains("locked"), "{out}");
+    integrity_ok(&env.db);
+    assert_same(&before, &snapshot(&env.db), "after the locked run");
+    env.sync_ok();
+}
+
+#[test]
+fn check_writes_nothing() {
+    let env = TestEnv::new();
+    let out = env.seh(&["check"]);
+    out.expect(0);
+    assert!(out.stdout.contains("4 site(s)"), "{out}");
+    assert!(
+        out.stdout.contains("2150001") && out.stdout.contains("rate limit"),
+        "{out}"
+    );
+    let files: Vec<String> = std::fs::read_dir(env.dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(files, vec!["seh.toml".to_string()], "check created files");
+    // With a database in place, check leaves it byte for byte as it was.
+    env.sync_ok();
+    let before = file_sum(&env.db);
+    let calls = count(&env.conn(), "seh_api_calls");
+    env.seh(&["check"]).expect(0);
+    assert_eq!(file_sum(&env.db), before);
+    assert_eq!(count(&env.conn(), "seh_api_calls"), calls);
+}
+
+#[test]
+fn status_json_parses_and_lists_families() {
+    let env = TestEnv::new();
+    env.sync_ok();
+    let out = env.seh(&["status", "--json"]);
+    out.expect(0);
+    let v: serde_json::Value =
+        serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}\n{out}"));
+    let fams = v["families"].as_array().expect("families");
+    let state_rows = count(&env.conn(), "seh_sync_state");
+    assert_eq!(fams.len() as i64, state_rows, "{out}");
+    for f in [
+        "energy",
+        "power",
+        "inverter_telemetry",
+        "overview",
+        "devices",
+        "sites",
+    ] {
+        assert!(fams.iter().any(|x| x["family"] == f), "no {f} in {out}");
+    }
+    let berlin_qh = fams
+        .iter()
+        .find(|x| {
+            x["site_id"] == BERLIN && x["family"] == "energy" && x["resolution"] == "QUARTER_HOUR"
+        })
+        .expect("Berlin quarter-hour energy");
+    assert!(berlin_qh["covered_from"].is_string() && berlin_qh["last_success"].is_string());
+    assert_eq!(v["tables"]["seh_sites"], 4);
+    // The table form works too.
+    let out = env.seh(&["status"]);
+    out.expect(0);
+    assert!(out.stdout.contains("Musterhaus Berlin"), "{out}");
+}
+
+#[test]
+fn help_lists_the_exit_codes() {
+    let env = TestEnv::new();
+    let out = env.seh_bare(&["--help"]);
+    out.expect(0);
+    let text = out.stdout.to_lowercase();
+    assert!(text.contains("exit codes"), "{out}");
+    for (code, word) in [
+        ("0", "everything"),
+        ("1", "failed"),
+        ("2", "configuration"),
+        ("3", "lock"),
+        ("4", "database"),
+        ("5", "credits"),
+        ("130", "interrupted"),
+    ] {
+        assert!(
+            text.lines()
+                .any(|l| l.trim_start().starts_with(code) && l.contains(word)),
+            "exit code {code} missing\n{out}"
+        );
+    }
+    // A usage error is exit 2.
+    env.seh_bare(&["--no-such-flag"]).expect(2);
+}
+
+#[test]
+fn init_writes_a_private_config_once_and_creates_the_database() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = TestEnv::new();
+    let cfg = env.path("fresh/seh.toml");
+    let cfg_s = cfg.display().to_string();
+    let out = env.seh_bare(&["--config", &cfg_s, "init"]);
+    out.expect(0);
+    let mode = std::fs::metadata(&cfg).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "config mode");
+    // The example names `seh.db` relative to the working directory.
+    assert!(env.db.exists(), "init creates the database\n{out}");
+    let db_mode = std::fs::metadata(&env.db).unwrap().permissions().mode() & 0o777;
+    assert_eq!(db_mode, 0o600, "database mode");
+    let version: i64 = env
+        .conn()
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert!(version >= 1);
+    // An edited config is left alone by a second init.
+    let edited = format!(
+        "{}\n# edited by the user\n",
+        std::fs::read_to_string(&cfg).unwrap()
+    );
+    std::fs::write(&cfg, &edited).unwrap();
+    let out = env.seh_bare(&["--config", &cfg_s, "init"]);
+    out.expect(0);
+    assert_eq!(std::fs::read_to_string(&cfg).unwrap(), edited);
+    assert!(out.stdout.contains("exists"), "{out}");
+}

@@ -1,0 +1,333 @@
+//! Injected faults: each gives its documented exit code, loses nothing that was fetched,
+//! and a clean rerun ends equal to the truth.
+
+use crate::harness::*;
+use crate::truth::assert_truth;
+use chrono::Duration;
+use rusqlite::OptionalExtension;
+use std::path::{Path, PathBuf};
+
+/// Two attempts per request (one retry), so persistent failures cost about a second.
+fn fault_config() -> ConfigSpec {
+    ConfigSpec {
+        api: "max_retries = 2\n".into(),
+        ..ConfigSpec::default()
+    }
+}
+
+fn fault_env() -> TestEnv {
+    TestEnv::with(sim_options(), fault_config())
+}
+
+/// A fresh database of `env` for one case, as (path, string for `SEH_DATABASE`).
+fn case_db(env: &TestEnv, name: &str) -> (PathBuf, String) {
+    let p = env.path(&format!("{name}.db"));
+    let s = p.display().to_string();
+    (p, s)
+}
+
+/// One sync with `spec` injected, into `db`; the fault is cleared afterwards.
+fn sync_with_fault(env: &TestEnv, db: &str, spec: &str) -> Out {
+    env.add_fault(spec);
+    let out = env.seh_env(&["sync"], &[("SEH_DATABASE", db)]);
+    env.clear_faults();
+    out
+}
+
+/// A clean rerun ends with exit 0 and equal to the truth, up to now.
+fn rerun_clean(env: &TestEnv, db: &Path, db_s: &str) {
+    env.seh_env(&["sync"], &[("SEH_DATABASE", db_s)]).expect(0);
+    integrity_ok(db);
+    let checked = assert_truth(env, db);
+    checked.assert_qh_up_to(t0());
+    for site in [BERLIN, SYDNEY, DENVER] {
+        for f in ["energy", "power", "inverter_telemetry"] {
+            assert!(checked.rows(site, f, "QUARTER_HOUR") > 0, "{site} {f}");
+        }
+    }
+}
+
+type State = (Option<String>, Option<String>, Option<String>);
+
+fn state(db: &Path, site: i64, family: &str, res: &str) -> Option<State> {
+    open_db(db)
+        .query_row(
+            "SELECT covered_from, covered_to, last_error FROM seh_sync_state \
+             WHERE site_id = ?1 AND family = ?2 AND resolution = ?3",
+            rusqlite::params![site, family, res],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()
+        .unwrap()
+}
+
+fn archived(db: &Path, path: &str) -> i64 {
+    count_where(
+        &open_db(db),
+        "seh_raw_responses",
+        &format!("path = '{path}'"),
+    )
+}
+
+fn ledger(db: &Path, path: &str, status: i64) -> i64 {
+    count_where(
+        &open_db(db),
+        "seh_api_calls",
+        &format!("path = '{path}' AND status = {status}"),
+    )
+}
+
+/// After a run where exactly `family` of `site` failed: nothing of it is stored, its error
+/// is recorded, and everything else equals the truth.
+fn assert_only_failed(db: &Path, env: &TestEnv, site: i64, family: &str, path: &str, out: &Out) {
+    integrity_ok(db);
+    let st = state(db, site, family, "QUARTER_HOUR").unwrap_or_else(|| panic!("no state\n{out}"));
+    assert_eq!(
+        (&st.0, &st.1),
+        (&None, &None),
+        "cursor of the failed family\n{out}"
+    );
+    let err =
+        st.2.unwrap_or_else(|| panic!("no last_error recorded\n{out}"));
+    assert!(!err.is_empty() && !err.contains('\n'), "{err}");
+    assert_eq!(
+        archived(db, path),
+        0,
+        "a failed response was archived\n{out}"
+    );
+    let checked = assert_truth(env, db);
+    checked.assert_qh_up_to(t0());
+    assert_eq!(checked.rows(site, family, "QUARTER_HOUR"), 0);
+    // Every other series of the fleet is complete.
+    for s in [BERLIN, SYDNEY, DENVER] {
+        for f in ["energy", "power", "inverter_telemetry"] {
+            if (s, f) != (site, family) {
+                assert!(
+                    checked.rows(s, f, "QUARTER_HOUR") > 0,
+                    "{s} {f} missing\n{out}"
+                );
+            }
+        }
+    }
+    assert!(checked.benefits == 3 && checked.alerts > 0, "{checked:?}");
+}
+
+#[test]
+fn persistent_server_errors_fail_one_family_and_keep_its_cursor() {
+    let env = fault_env();
+    let path = "/sites/2150001/power";
+    for status in ["500", "502", "503"] {
+        let (db, db_s) = case_db(&env, &format!("e{status}"));
+        let out = sync_with_fault(&env, &db_s, &format!("*/sites/2150001/power={status}"));
+        out.expect(1);
+        assert_only_failed(&db, &env, BERLIN, "power", path, &out);
+        let st = state(&db, BERLIN, "power", "QUARTER_HOUR").unwrap();
+        assert!(
+            st.2.as_deref().unwrap().contains(status),
+            "last_error {:?} names the status",
+            st.2
+        );
+        assert_eq!(
+            ledger(&db, path, status.parse().unwrap()),
+            2,
+            "one retry, both recorded"
+        );
+        rerun_clean(&env, &db, &db_s);
+        if status != "503" {
+            continue;
+        }
+        // With a cursor in place, a failing run leaves it exactly as it was (`--full`
+        // makes the run fetch although the freshness cadence is not due yet).
+        let before = state(&db, BERLIN, "power", "QUARTER_HOUR").unwrap();
+        let rows_before = dump(&open_db(&db), "seh_power");
+        env.add_fault(&format!("*/sites/2150001/power={status}"));
+        let out = env.seh_env(&["sync", "--full"], &[("SEH_DATABASE", &db_s)]);
+        env.clear_faults();
+        out.expect(1);
+        let after = state(&db, BERLIN, "power", "QUARTER_HOUR").unwrap();
+        assert_eq!(
+            (&after.0, &after.1),
+            (&before.0, &before.1),
+            "cursor moved\n{out}"
+        );
+        assert!(after.2.is_some());
+        assert_eq!(dump(&open_db(&db), "seh_power"), rows_before);
+        rerun_clean(&env, &db, &db_s);
+    }
+}
+
+#[test]
+fn a_transient_503_is_retried() {
+    let env = fault_env();
+    let (db, db_s) = case_db(&env, "t503");
+    let out = sync_with_fault(&env, &db_s, "*/sites/2150001/energy=503,nth=1");
+    out.expect(0);
+    assert_eq!(ledger(&db, "/sites/2150001/energy", 503), 1, "{out}");
+    let checked = assert_truth(&env, &db);
+    checked.assert_qh_up_to(t0());
+    assert!(checked.rows(BERLIN, "energy", "QUARTER_HOUR") > 0);
+}
+
+#[test]
+fn unusable_bodies_fail_the_family_and_archive_nothing() {
+    let env = fault_env();
+    let path = "/sites/3150002/inverters/telemetry";
+    for kind in ["truncate", "empty", "content-type"] {
+        let (db, db_s) = case_db(&env, kind);
+        let out = sync_with_fault(&env, &db_s, &format!("*{path}={kind}"));
+        out.expect(1);
+        assert_only_failed(&db, &env, SYDNEY, "inverter_telemetry", path, &out);
+        rerun_clean(&env, &db, &db_s);
+    }
+}
+
+#[test]
+fn a_reset_connection_fails_after_retries() {
+    let env = fault_env();
+    let path = "/sites/4150003/power";
+    let (db, db_s) = case_db(&env, "reset");
+    let out = sync_with_fault(&env, &db_s, &format!("*{path}=reset"));
+    out.expect(1);
+    assert_only_failed(&db, &env, DENVER, "power", path, &out);
+    assert_eq!(
+        ledger(&db, path, 0),
+        2,
+        "two attempts without an answer\n{out}"
+    );
+    rerun_clean(&env, &db, &db_s);
+}
+
+#[test]
+fn a_timeout_fails_the_family() {
+    let env = TestEnv::with(
+        sim_options(),
+        ConfigSpec {
+            api: "max_retries = 2\ntimeout_secs = 1\n".into(),
+            ..ConfigSpec::default()
+        },
+    );
+    let path = "/sites/4150003/power";
+    let (db, db_s) = case_db(&env, "timeout");
+    let out = sync_with_fault(&env, &db_s, &format!("*{path}=timeout"));
+    out.expect(1);
+    assert!(out.elapsed < std::time::Duration::from_secs(20), "{out}");
+    assert_only_failed(&db, &env, DENVER, "power", path, &out);
+    rerun_clean(&env, &db, &db_s);
+}
+
+#[test]
+fn a_minute_429_burst_is_waited_out() {
+    // Two seconds before a minute boundary, so Retry-After is short.
+    let mut opts = sim_options();
+    opts.start = t0() + Duration::seconds(58);
+    let env = TestEnv::with(opts, fault_config());
+    let (db, db_s) = case_db(&env, "burst");
+    let out = sync_with_fault(&env, &db_s, "*/sites/2150001/energy=429,times=1");
+    out.expect(0);
+    assert_eq!(ledger(&db, "/sites/2150001/energy", 429), 1, "{out}");
+    assert!(
+        out.elapsed >= std::time::Duration::from_secs(1),
+        "did not wait\n{out}"
+    );
+    let checked = assert_truth(&env, &db);
+    checked.assert_qh_up_to(t0());
+}
+
+#[test]
+fn exhausted_credits_end_the_run_with_5_and_keep_what_was_fetched() {
+    let env = fault_env();
+    env.sim_post(
+        "/_sim/limits",
+        &serde_json::json!({"monthly_credits": 40, "credit_mode": "hard"}),
+    );
+    let (db, db_s) = case_db(&env, "credits");
+    let out = env.seh_env(&["sync"], &[("SEH_DATABASE", &db_s)]);
+    out.expect(5);
+    assert!(out.stderr.to_lowercase().contains("credit"), "{out}");
+    integrity_ok(&db);
+    let c = open_db(&db);
+    let stored = count(&c, "seh_raw_responses");
+    assert!(stored >= 30, "only {stored} responses kept\n{out}");
+    // Exactly one call past the allowance, and it ended the run.
+    assert_eq!(count_where(&c, "seh_api_calls", "status = 429"), 1, "{out}");
+    let exit: i64 = c
+        .query_row(
+            "SELECT exit_code FROM seh_runs ORDER BY run_id DESC LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(exit, 5);
+    // What was fetched is stored and exact.
+    let checked = assert_truth(&env, &db);
+    assert!(
+        checked.rows(BERLIN, "energy", "QUARTER_HOUR") > 0,
+        "{checked:?}"
+    );
+    // Until the credits renew, seh makes no call at all.
+    let sim_calls = env.sim_calls();
+    env.seh_env(&["sync"], &[("SEH_DATABASE", &db_s)]).expect(5);
+    assert_eq!(
+        env.sim_calls(),
+        sim_calls,
+        "a call while the credits are exhausted"
+    );
+    // After the renewal (1 December, the default billing day) everything is fetched.
+    let raw_before = count(&c, "seh_raw_responses");
+    let renewal = chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 12, 1, 0, 0, 0).unwrap();
+    env.sim_post(
+        "/_sim/limits",
+        &serde_json::json!({"monthly_credits": 1_000_000_000u64}),
+    );
+    env.pass_time(renewal - env.now(), &[&db]);
+    env.seh_env(&["sync"], &[("SEH_DATABASE", &db_s)]).expect(0);
+    integrity_ok(&db);
+    let checked = crate::truth::check_truth(&env, &db, &[(raw_before, t0()), (i64::MAX, renewal)]);
+    checked.assert_qh_up_to(renewal);
+    for site in [BERLIN, SYDNEY, DENVER] {
+        for f in ["energy", "power", "inverter_telemetry"] {
+            assert!(checked.rows(site, f, "QUARTER_HOUR") > 0, "{site} {f}");
+        }
+    }
+}
+
+#[test]
+fn a_wrong_key_is_a_credential_error() {
+    let env = fault_env();
+    env.write_config(&ConfigSpec {
+        key: Some("not-the-right-key".into()),
+        ..fault_config()
+    });
+    let out = env.seh(&["sync"]);
+    out.expect(2);
+    let lines: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.contains("401") || l.to_lowercase().contains("rejected"))
+        .collect();
+    assert_eq!(lines.len(), 1, "one line explains the rejected key\n{out}");
+    assert_eq!(count(&env.conn(), "seh_raw_responses"), 0);
+    env.seh(&["check"]).expect(2);
+    env.write_config(&fault_config());
+    rerun_clean(&env, &env.db, &env.db.display().to_string());
+}
+
+#[test]
+fn a_v1_url_is_refused_as_retired() {
+    let env = fault_env();
+    // A V1 site URL pasted as the base URL: every path below it answers 410.
+    env.write_config(&ConfigSpec {
+        base_url: Some(format!("{}/site/2150001", env.url)),
+        ..fault_config()
+    });
+    let out = env.seh(&["sync"]);
+    out.expect(2);
+    let text = out.stderr.to_lowercase();
+    assert!(
+        text.contains("410") && text.contains("v1") && text.contains("retired"),
+        "{out}"
+    );
+    env.seh(&["check"]).expect(2);
+    env.write_config(&fault_config());
+    rerun_clean(&env, &env.db, &env.db.display().to_string());
+}

@@ -1,0 +1,16 @@
+//! Integration tests: the real `seh` binary against an in-process `seh-sim`, compared with
+//! the simulator's ground truth. One test binary: `cargo test -p seh --test it`.
+//!
+//! Every test gets its own simulator (frozen clock at 2026-11-26T12:00:00Z unless it says
+//! otherwise) and its own temporary directory with config and database.
+
+mod harness;
+mod truth;
+
+mod cli;
+mod crash;
+mod faults;
+mod incremental;
+mod limiter;
+mod reprocess;
+mod secrets;
