@@ -206,13 +206,16 @@ impl App {
         let Some(rest) = path.strip_prefix("/v2") else {
             return Reply::Normal(not_found());
         };
+        // Every /v2 answer tells the virtual time in `date`, as a real server's tells the
+        // real time; clients that trust the server's clock follow the simulation.
+        let vdate = crate::http::http_date(self.clock.now());
         if rest == "/oauth2/token" || rest == "/oauth2/revoke-token" {
-            return Reply::Normal(self.oauth_endpoint(rest, &req));
+            return Reply::Normal(self.oauth_endpoint(rest, &req).with_header("date", &vdate));
         }
 
         let caller = match self.authenticate(&req) {
             Ok(c) => c,
-            Err(resp) => return Reply::Normal(resp),
+            Err(resp) => return Reply::Normal(resp.with_header("date", &vdate)),
         };
         let now = self.clock.now();
         let admission =

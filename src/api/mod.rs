@@ -671,6 +671,9 @@ impl Client {
                 Verdict::MinuteLimit(_) => Some("minute rate limit (429)".to_string()),
                 Verdict::Fail(e) => Some(e.to_string()),
             };
+            // The ledger counts against the server's billing cycle: stamp answered calls
+            // with the server's own clock when it sent one.
+            let at = raw.server_date.unwrap_or(at);
             self.record(&CallRecord {
                 at,
                 credential: &label,

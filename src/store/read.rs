@@ -82,6 +82,7 @@ impl Store {
     }
 
     /// The server's time and the local time at the same moment, as the last run saw them.
+    #[allow(clippy::type_complexity)]
     pub fn clock_anchor(&self) -> Result<Option<(DateTime<Utc>, DateTime<Utc>)>, Error> {
         let st = self.get_sync_state(super::FLEET_SITE_ID, CLOCK_FAMILY, None)?;
         let v = st
