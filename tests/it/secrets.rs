@@ -35,6 +35,8 @@ fn the_key_never_appears_in_output_or_database() {
             ..ConfigSpec::default()
         },
     );
+    // Trace level is `-v -v`: argh rejects the clustered `-vv` the README documents
+    // ("Unrecognized argument: -vv"); src/main.rs does not split short-flag clusters.
     let mut outs = vec![
         env.seh(&["-v", "-v", "check"]),
         env.seh(&["-v", "-v", "sync"]),
