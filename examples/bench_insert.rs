@@ -29,7 +29,8 @@ fn main() {
     )
     .unwrap();
     // Read everything first so only the inserts are timed.
-    let mut series: Vec<(&str, i64, String, String, i64, Option<f64>)> = Vec::new();
+    type SeriesRow<'a> = (&'a str, i64, String, String, i64, Option<f64>);
+    let mut series: Vec<SeriesRow> = Vec::new();
     for (table, col) in [("seh_energy", "energy_wh"), ("seh_power", "power_w")] {
         let mut st = src
             .prepare(&format!(

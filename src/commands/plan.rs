@@ -2,7 +2,7 @@
 //! cadence per family, credits used and left this cycle, and when quarter-hour history
 //! will be complete. Makes no API call.
 
-use super::{build_client, db_fatal, print_out, sync, Fatal, Outcome};
+use super::{build_client_with, db_fatal, print_out, sync, Fatal, Outcome};
 use crate::cli::{PlanArgs, SyncArgs};
 use crate::config::Config;
 use crate::exit::Exit;
@@ -31,7 +31,13 @@ pub fn run(config: &Config, args: &PlanArgs) -> Outcome {
     };
     let settings = sync::settings(config, &sync_args)?;
     let mut store = Store::open(path).map_err(|e| db_fatal(path, e))?;
-    let mut client = build_client(config, Arc::new(AtomicBool::new(false)))?;
+    // No call is made: a client without a credential serves as the clock, so OAuth-only
+    // installations can plan too.
+    let mut client = build_client_with(
+        config,
+        crate::api::Credential::None,
+        Arc::new(AtomicBool::new(false)),
+    );
     let (input, plan) = Harvester::new(
         &mut client,
         &mut store,

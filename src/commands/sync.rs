@@ -174,7 +174,7 @@ pub(super) fn settings(config: &Config, args: &SyncArgs) -> Result<Settings, Fat
         initial_days: config.initial_days,
         settle: Duration::hours(i64::from(config.settle_hours)),
         fleet_alerts: config.alerts == AlertSource::Fleet,
-        fleet: true,
+        fleet: config.api_key.is_some(),
         max_span,
         fingerprint: fingerprint(
             &config.base_url,

@@ -631,8 +631,14 @@ pub fn assert_same(a: &Snapshot, b: &Snapshot, what: &str) {
     }
 }
 
-/// The cursors: (site, family, resolution) -> (covered_from, covered_to).
-pub fn cursors(path: &Path) -> BTreeMap<(i64, String, String), (Option<String>, Option<String>)> {
+/// (site, family, resolution) of a cursor or series.
+pub type SeriesKey = (i64, String, String);
+
+/// (covered_from, covered_to) per series.
+pub type Cursors = BTreeMap<SeriesKey, (Option<String>, Option<String>)>;
+
+/// The cursors of every series in the database.
+pub fn cursors(path: &Path) -> Cursors {
     let c = open_db(path);
     let mut st = c
         .prepare("SELECT site_id, family, resolution, covered_from, covered_to FROM seh_sync_state")

@@ -24,7 +24,7 @@ pub struct Checked {
     /// (site, family, resolution) -> rows compared.
     pub series: BTreeMap<(i64, String, String), usize>,
     /// (site, family, resolution) -> the harvested range [from, to) of the archive.
-    pub ranges: BTreeMap<(i64, String, String), (DateTime<Utc>, DateTime<Utc>)>,
+    pub ranges: BTreeMap<SeriesKey, (DateTime<Utc>, DateTime<Utc>)>,
     pub overview_days: usize,
     pub alerts: usize,
     pub benefits: usize,
