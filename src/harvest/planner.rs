@@ -321,7 +321,20 @@ pub fn plan(input: &PlanInput) -> Plan {
         }
     }
     let cheap_cost = cheap.len() as u64;
-    let after_cheap = left.saturating_sub(cheap_cost);
+    // Cheap history normally all comes now. When it would take more than half of what is
+    // left this cycle (a tight budget, many sites), it is paced like deep history, below
+    // the budget line, so the cycle's freshness is not spent on day one.
+    let cheap_paced = cheap_cost * 2 > left;
+    let after_cheap = if cheap_paced {
+        left - left / 2
+    } else {
+        left.saturating_sub(cheap_cost)
+    };
+    if cheap_paced && cheap_cost > 0 {
+        out.notes.push(format!(
+            "{cheap_cost} calls of day/month/year history exceed half of the {left} credits left; they are spread over the cycle"
+        ));
+    }
 
     // --- deep history size (needed to size the freshness share) ---------------------------
     let mut deep: Vec<Task> = Vec::new();
@@ -574,6 +587,10 @@ pub fn plan(input: &PlanInput) -> Plan {
     }
 
     // Everything must fit what is left this cycle, in order of value.
+    if cheap_paced {
+        let allow = input.budget.below_line().saturating_sub(fresh.len() as u64);
+        cheap.truncate(allow as usize);
+    }
     let mut tasks = fresh;
     tasks.extend(cheap);
     tasks.extend(deep.into_iter().take(take));
@@ -1146,6 +1163,28 @@ mod tests {
                 .count(),
             1
         );
+    }
+
+    #[test]
+    fn a_tight_budget_spreads_day_history_over_the_cycle() {
+        let now = at(2026, 11, 1, 0, 5);
+        let tight = Budget {
+            monthly_credits: 300,
+            reserve: 30,
+            ..Budget::default()
+        };
+        let p = plan(&input(now, tight, 0));
+        // At the start of the cycle the line allows next to nothing: freshness only.
+        assert!(count(&p, Priority::Cheap) <= 1, "{:?}", p.notes);
+        assert!(p.notes.iter().any(|n| n.contains("spread over the cycle")));
+        // Half-way through, history proceeds below the line.
+        let mid = at(2026, 11, 16, 0, 0);
+        let q = plan(&input(mid, tight, 20));
+        let cheap = count(&q, Priority::Cheap) as u64;
+        assert!(cheap > 0 && cheap <= BudgetView::new(tight, mid, 20).below_line());
+        // The Free tier takes all of it at once.
+        let r = plan(&input(now, Budget::default(), 0));
+        assert!(count(&r, Priority::Cheap) > 100);
     }
 
     #[test]
