@@ -447,13 +447,14 @@ pub fn exit_code(status: &std::process::ExitStatus) -> i32 {
         .unwrap_or_else(|| -status.signal().unwrap_or(0))
 }
 
-/// Sends a signal with the `kill` command.
+/// Sends a signal with the shell's built-in `kill`: `/bin/sh` is on every system that runs
+/// these tests, `kill(1)` (procps) is not (the minimal ARM test chroot lacks it).
 pub fn signal(child: &Child, sig: &str) {
-    let st = Command::new("kill")
-        .arg(format!("-{sig}"))
+    let st = Command::new("sh")
+        .args(["-c", "kill -s \"$1\" \"$2\"", "sh", sig])
         .arg(child.id().to_string())
         .status()
-        .expect("kill runs");
+        .expect("sh runs");
     assert!(st.success(), "kill -{sig} failed");
 }
 

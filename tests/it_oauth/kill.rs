@@ -4,7 +4,8 @@
 //! `SEH_OAUTH_CHILD_STORE` is set): it forces a refresh through the same
 //! `oauth::token::access_token` that `seh sync` uses (passing the current access token as
 //! rejected), then uses the new access token for a data call, as fast as it can. The
-//! parent kills it with SIGKILL after a seeded random delay and checks:
+//! parent times the first cycle, kills the child with SIGKILL at a seeded random moment
+//! within the next two cycles and checks:
 //! - the store parses (never partial) and is mode 0600;
 //! - either its refresh token is the simulator's current one (the chain is intact), or the
 //!   simulator rotated exactly once more and that rotation's access token was never used:
@@ -62,6 +63,7 @@ fn child_refresh_loop() {
             site_id: site,
         });
         data.get(&format!("/sites/{site}"), &[]).unwrap();
+        println!("cycle");
     }
 }
 
@@ -101,7 +103,14 @@ fn kill_9_during_refreshes_never_loses_a_used_token() {
                 break;
             }
         }
-        std::thread::sleep(std::time::Duration::from_micros(rng.below(40_000)));
+        // Time one refresh-and-use cycle, then kill at a random moment within the next two:
+        // the kill lands at any phase of a cycle however fast the machine is (natively a cycle
+        // is a few milliseconds, under qemu-user tens).
+        let started = std::time::Instant::now();
+        let l = lines.next().expect("child output").unwrap();
+        assert!(l.contains("cycle"), "unexpected child output {l:?}");
+        let cycle = started.elapsed().as_micros() as u64;
+        std::thread::sleep(std::time::Duration::from_micros(rng.below(2 * cycle.max(1))));
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
         // A request the child had sent may still be processed by the simulator after the
