@@ -4,29 +4,24 @@
 use argh::FromArgs;
 use std::path::PathBuf;
 
+/// Printed after the exit codes by the top-level `--help`: where the Debian package puts
+/// things and how systemd runs seh (packaging/README.md has the details).
+pub const PACKAGE_HELP: &str = "\
+Installed from the Debian package:
+  /etc/seh/seh.toml       the configuration (conffile, root:seh 0640): put the API key here
+  /var/lib/seh/seh.db     the database, owned by the seh system user
+  seh.timer               runs `seh sync` as user seh every 15 minutes (Persistent=true)
+  journalctl -u seh       the log of every run
+  sudo -u seh seh status  any command, as the service's user
+  Exit codes 0, 3, 5 and 130 count as success for seh.service; 1, 2, 4 and 6 mark it failed.
+  Purging the package deletes /etc/seh and /var/lib/seh. See man seh.";
+
 /// seh (SolarEdge Harvest): keep a complete local copy of your SolarEdge Monitoring API V2
 /// data in SQLite.
 #[derive(FromArgs, Debug)]
 #[argh(
     example = "seh init\nseh check\nseh sync\nseh status",
-    note = "Configuration: --config, $SEH_CONFIG, ./seh.toml, $XDG_CONFIG_HOME/seh/seh.toml, /etc/seh/seh.toml; environment SEH_API_KEY, SEH_API_BASE_URL, SEH_DATABASE override it.",
-    error_code(0, "everything asked for was done"),
-    error_code(1, "some families or sites failed; everything else was saved"),
-    error_code(2, "configuration, usage or credential error"),
-    error_code(3, "another seh run holds the database lock"),
-    error_code(
-        4,
-        "the database cannot be opened or written (locked, read-only, full, corrupt)"
-    ),
-    error_code(
-        5,
-        "the monthly API credits are exhausted; fetching resumes after the reset"
-    ),
-    error_code(6, "an OAuth grant is dead; run `seh auth login` for the named site"),
-    error_code(
-        130,
-        "interrupted (Ctrl-C/SIGTERM); the last completed response was saved"
-    )
+    note = "Configuration: --config, $SEH_CONFIG, ./seh.toml, $XDG_CONFIG_HOME/seh/seh.toml, /etc/seh/seh.toml; environment SEH_API_KEY, SEH_API_BASE_URL, SEH_DATABASE override it."
 )]
 pub struct Args {
     /// configuration file (default: search $SEH_CONFIG, ./seh.toml, ~/.config/seh, /etc/seh)

@@ -46,7 +46,8 @@ impl fmt::Display for Exit {
     }
 }
 
-/// The table printed by `--help` and copied into the README.
+/// The table printed by `--help` (after argh's text, which has no room for aligned tables)
+/// and copied into the README; the one place `--help` lists the codes.
 pub const TABLE: &str = "\
 Exit codes:
   0    everything asked for was done

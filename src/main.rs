@@ -14,7 +14,12 @@ fn main() -> ExitCode {
         Err(early) => {
             // `--help` is a success; a usage error exits 2 like any configuration error.
             return if early.status.is_ok() {
-                println!("{}\n{}", early.output, seh::exit::TABLE);
+                print!("{}", early.output);
+                // The exit codes and the package's layout belong to seh as a whole, not to
+                // a subcommand's help.
+                if early.output.starts_with("Usage: seh [") {
+                    println!("\n{}\n\n{}", seh::exit::TABLE, seh::cli::PACKAGE_HELP);
+                }
                 ExitCode::SUCCESS
             } else {
                 eprintln!("{}", early.output.trim_end());

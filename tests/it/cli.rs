@@ -269,6 +269,20 @@ fn help_lists_the_exit_codes() {
             "exit code {code} missing\n{out}"
         );
     }
+    assert_eq!(text.matches("exit codes:").count(), 1, "listed once\n{out}");
+    // The man-style part about the Debian package.
+    for fact in [
+        "/etc/seh/seh.toml",
+        "/var/lib/seh/seh.db",
+        "seh.timer",
+        "journalctl -u seh",
+    ] {
+        assert!(out.stdout.contains(fact), "{fact} missing\n{out}");
+    }
+    // A subcommand's help is about the subcommand.
+    let sub = env.seh_bare(&["sync", "--help"]);
+    sub.expect(0);
+    assert!(!sub.stdout.to_lowercase().contains("exit codes:"), "{sub}");
     // A usage error is exit 2.
     env.seh_bare(&["--no-such-flag"]).expect(2);
 }

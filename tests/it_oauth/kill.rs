@@ -110,7 +110,9 @@ fn kill_9_during_refreshes_never_loses_a_used_token() {
         let l = lines.next().expect("child output").unwrap();
         assert!(l.contains("cycle"), "unexpected child output {l:?}");
         let cycle = started.elapsed().as_micros() as u64;
-        std::thread::sleep(std::time::Duration::from_micros(rng.below(2 * cycle.max(1))));
+        std::thread::sleep(std::time::Duration::from_micros(
+            rng.below(2 * cycle.max(1)),
+        ));
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
         // A request the child had sent may still be processed by the simulator after the
