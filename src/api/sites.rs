@@ -14,6 +14,16 @@ use crate::model::{Location, Site, SiteId};
 /// Largest documented `sites-in-page`.
 pub const MAX_PAGE_SIZE: u32 = 1000;
 
+/// What a 404 for the site list means: `/sites` exists on every V2 server (an unknown site
+/// is a 403 or 404 below it, never the list itself), so the base URL points elsewhere.
+pub fn list_not_found(base_url: &str) -> String {
+    format!(
+        "GET {base_url}{} answered 404 Not Found: [api] base_url does not point at the \
+         Monitoring API V2 (normally https://monitoringapi.solaredge.com/v2)",
+        list_path()
+    )
+}
+
 /// `/sites`.
 pub fn list_path() -> &'static str {
     "/sites"

@@ -52,6 +52,12 @@ pub fn run(config: &Config) -> Outcome {
 
 /// Credential and URL problems are configuration errors (exit 2); the rest are partial.
 pub fn api_fatal(config: &Config, e: api::Error) -> Fatal {
+    if let api::Error::NotFound { .. } = e {
+        return Fatal::new(
+            Exit::Config,
+            anyhow::anyhow!("{}", api::sites::list_not_found(&config.base_url)),
+        );
+    }
     let exit = match e {
         api::Error::Unauthorized { .. } | api::Error::Gone | api::Error::Forbidden { .. } => {
             Exit::Config

@@ -449,8 +449,15 @@ impl<'a> Harvester<'a> {
     /// because planning needs its time zone, installation date and inventory.
     fn discover(&mut self) -> Result<(), Exit> {
         if self.settings.fleet && self.known_sites()?.is_empty() {
-            if let Err(e) = self.fetch_site_list() {
-                self.failed(FLEET_SITE_ID, Family::Sites, None, e)?;
+            match self.fetch_site_list() {
+                Ok(_) => {}
+                Err(StepError::Api(api::Error::NotFound { .. })) => {
+                    let msg = api::sites::list_not_found(self.client.base_url());
+                    log::error!("{msg}");
+                    self.report.error(FLEET_SITE_ID, Family::Sites, msg);
+                    return Err(Exit::Config);
+                }
+                Err(e) => self.failed(FLEET_SITE_ID, Family::Sites, None, e)?,
             }
         }
         let mut ids = self.known_sites()?;

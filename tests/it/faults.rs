@@ -313,6 +313,29 @@ fn a_wrong_key_is_a_credential_error() {
 }
 
 #[test]
+fn a_base_url_without_the_v2_api_is_a_configuration_error() {
+    let env = fault_env();
+    // Right host, wrong path: `/sites` answers 404, which the V2 API never does.
+    let wrong = format!("{}/api", env.url);
+    env.write_config(&ConfigSpec {
+        base_url: Some(wrong.clone()),
+        ..fault_config()
+    });
+    for cmd in ["sync", "check"] {
+        let out = env.seh(&[cmd]);
+        out.expect(2);
+        let text = out.stderr.to_lowercase();
+        assert!(
+            text.contains("404") && text.contains("base_url") && text.contains(&wrong),
+            "{cmd}: the error names the setting and the URL\n{out}"
+        );
+    }
+    assert_eq!(count(&env.conn(), "seh_raw_responses"), 0);
+    env.write_config(&fault_config());
+    rerun_clean(&env, &env.db, &env.db.display().to_string());
+}
+
+#[test]
 fn a_v1_url_is_refused_as_retired() {
     let env = fault_env();
     // A V1 site URL pasted as the base URL: every path below it answers 410.
