@@ -54,6 +54,10 @@ pub struct SimOptions {
     pub start: DateTime<Utc>,
     pub speed: f64,
     pub api_keys: Vec<String>,
+    /// The sites the API keys can read (their account's sites); `None`: every site. Other
+    /// sites answer a key with 403 and are missing from `/sites` and fleet `/alerts`, as a
+    /// homeowner's site outside an installer's account does.
+    pub key_sites: Option<Vec<i64>>,
     pub windows: WindowLimits,
     pub limits: Limits,
     pub oauth_clients: Vec<oauth::Client>,
@@ -77,6 +81,7 @@ impl SimOptions {
             start,
             speed: 1.0,
             api_keys: vec!["sim-fleet-key".into()],
+            key_sites: None,
             windows: WindowLimits::profile(crate::windows::Profile::Documented),
             limits: Limits::free_tier(),
             oauth_clients: vec![oauth::Client::new(
@@ -365,7 +370,7 @@ impl App {
     fn authorize_site(&self, caller: &Caller, id: i64, tail: &[&str]) -> Result<usize, Response> {
         let idx = self.site_index(id);
         match caller {
-            Caller::Key(_) => idx.ok_or_else(|| {
+            Caller::Key(_) => idx.filter(|_| self.key_sees(id)).ok_or_else(|| {
                 forbidden(format!("The API key is not authorized to access site {id}"))
             }),
             Caller::Bearer { site_id, scopes } => {
@@ -530,10 +535,17 @@ impl App {
 
     // ----- operations -----------------------------------------------------------------
 
+    /// Whether the API keys may read site `id` (see [`SimOptions::key_sites`]).
+    fn key_sees(&self, id: i64) -> bool {
+        self.opts.key_sites.as_ref().is_none_or(|v| v.contains(&id))
+    }
+
     fn sites_list(&self, req: &Request) -> Handled {
         let page = parse_int(req, "page", 1, 1, i64::MAX)?;
         let size = parse_int(req, "sites-in-page", 50, 1, 1000)?;
-        let sites = &self.opts.scenario.sites;
+        let sites: Vec<&SiteSpec> = (self.opts.scenario.sites.iter())
+            .filter(|s| self.key_sees(s.id))
+            .collect();
         let start = usize::try_from((page - 1).saturating_mul(size)).unwrap_or(usize::MAX);
         let items: Vec<Value> = sites
             .iter()
@@ -737,10 +749,10 @@ impl App {
 
     fn fleet_alerts(&self, req: &Request, now: DateTime<Utc>) -> Handled {
         let (only_open, page, size) = Self::alert_params(req)?;
-        let mut all: Vec<gen::AlertRec> = self
-            .models
-            .iter()
-            .flat_map(|m| gen::alerts(&m.lock().expect("model lock"), now))
+        let mut all: Vec<gen::AlertRec> = (self.models.iter())
+            .zip(&self.opts.scenario.sites)
+            .filter(|(_, s)| self.key_sees(s.id))
+            .flat_map(|(m, _)| gen::alerts(&m.lock().expect("model lock"), now))
             .collect();
         all.sort_by(|a, b| b.first.cmp(&a.first).then(a.alert_id.cmp(&b.alert_id)));
         Ok(self.alert_page(all, only_open, page, size))

@@ -21,6 +21,10 @@ struct Args {
     /// a Fleet Access API key the simulator accepts (repeatable; default sim-fleet-key)
     #[argh(option)]
     api_key: Vec<String>,
+    /// a site the API keys can read (repeatable; default: every site); the others answer a
+    /// key with 403, as sites outside the key's account do
+    #[argh(option)]
+    key_site: Vec<i64>,
     /// seed of all generated data and tokens (default 1)
     #[argh(option, default = "1")]
     seed: u64,
@@ -104,6 +108,9 @@ fn options(a: Args) -> Result<(SimOptions, String), String> {
     }
     if !a.api_key.is_empty() {
         o.api_keys = a.api_key;
+    }
+    if !a.key_site.is_empty() {
+        o.key_sites = Some(a.key_site);
     }
     if let Some(path) = &a.scenario {
         let text = std::fs::read_to_string(path).map_err(|e| format!("--scenario {path}: {e}"))?;

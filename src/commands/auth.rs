@@ -545,6 +545,13 @@ pub(super) fn harvest_grants(
             }
         }
     }
+    // With a Fleet key, the sites of its listing were harvested with the key; their grants
+    // are only kept alive (below), so no site is harvested twice.
+    let by_key = if config.api_key.is_some() {
+        store.fleet_listing().ok().flatten().unwrap_or_default()
+    } else {
+        Vec::new()
+    };
     let mut used = Vec::new();
     for g in &tokens.grants {
         if stop.load(std::sync::atomic::Ordering::SeqCst) {
@@ -564,6 +571,7 @@ pub(super) fn harvest_grants(
             continue;
         }
         let wanted = harvest
+            && !by_key.contains(&site)
             && base.sites.as_ref().is_none_or(|v| v.contains(&site))
             && config.wants_site(site);
         if !wanted {

@@ -63,7 +63,9 @@ pub fn run(config: &Config, args: &SyncArgs) -> Outcome {
     let (mut report, plan) = if oauth_only {
         (crate::harvest::report::Report::default(), None)
     } else {
-        Harvester::new(&mut client, &mut store, settings.clone(), stop.clone()).run()
+        let mut fleet = settings.clone();
+        fleet.grant_sites = grants.as_ref().map(|g| g.sites.clone()).unwrap_or_default();
+        Harvester::new(&mut client, &mut store, fleet, stop.clone()).run()
     };
     if let Some(grants) = &grants {
         let (c, s) = (&mut client, &mut store);
@@ -175,6 +177,7 @@ pub(super) fn settings(config: &Config, args: &SyncArgs) -> Result<Settings, Fat
         settle: Duration::hours(i64::from(config.settle_hours)),
         fleet_alerts: config.alerts == AlertSource::Fleet,
         fleet: config.api_key.is_some(),
+        grant_sites: Vec::new(),
         max_span,
         fingerprint: fingerprint(
             &config.base_url,

@@ -52,6 +52,9 @@ pub struct Settings {
     pub fleet_alerts: bool,
     /// The credential is a Fleet key (may call `/sites` and fleet `/alerts`).
     pub fleet: bool,
+    /// Sites with an OAuth grant. A Fleet-key harvest leaves those outside its own listing
+    /// to their grants.
+    pub grant_sites: Vec<SiteId>,
     /// Window overrides per resolution.
     pub max_span: BTreeMap<Resolution, Duration>,
     /// Changes when the credential or base URL changes; a recorded tier refusal is retried
@@ -448,7 +451,11 @@ impl<'a> Harvester<'a> {
     /// it is a slow task of the plan); details and devices of a site are read when missing,
     /// because planning needs its time zone, installation date and inventory.
     fn discover(&mut self) -> Result<(), Exit> {
-        if self.settings.fleet && self.known_sites()?.is_empty() {
+        // A Fleet key harvests the sites of its own `/sites` listing, never the others the
+        // database knows (a homeowner's granted site outside the key's account would answer
+        // 403 to every call). Without a recorded listing (a new database, or one from before
+        // listings were recorded) it is fetched first.
+        if self.settings.fleet && self.fleet_listing()?.is_none() {
             match self.fetch_site_list() {
                 Ok(_) => {}
                 Err(StepError::Api(api::Error::NotFound { .. })) => {
@@ -460,10 +467,21 @@ impl<'a> Harvester<'a> {
                 Err(e) => self.failed(FLEET_SITE_ID, Family::Sites, None, e)?,
             }
         }
-        let mut ids = self.known_sites()?;
+        let listing = if self.settings.fleet {
+            self.fleet_listing()?
+        } else {
+            None
+        };
+        let mut ids = match &listing {
+            Some(listed) => listed.clone(),
+            None => self.known_sites()?,
+        };
         if let Some(explicit) = &self.settings.sites {
             for id in explicit {
-                if !ids.contains(id) {
+                // A site named on the command line that the key's listing lacks is tried
+                // with the key, unless a grant harvests it.
+                let granted_elsewhere = listing.is_some() && self.settings.grant_sites.contains(id);
+                if !ids.contains(id) && !granted_elsewhere {
                     ids.push(*id);
                 }
             }
@@ -487,6 +505,11 @@ impl<'a> Harvester<'a> {
         Ok(())
     }
 
+    /// The site ids of the Fleet key's last complete `/sites` listing, if one is recorded.
+    fn fleet_listing(&self) -> Result<Option<Vec<SiteId>>, Exit> {
+        self.store.fleet_listing().map_err(Self::db)
+    }
+
     fn known_sites(&self) -> Result<Vec<SiteId>, Exit> {
         self.store
             .site_rows()
@@ -498,11 +521,13 @@ impl<'a> Harvester<'a> {
         const PAGE: u32 = 1000;
         let mut page = 1;
         let mut total = 0;
+        let mut listed = Vec::new();
         loop {
             let query = api::sites::list_query(page, PAGE);
             let f = self.get(api::sites::list_path(), &query)?;
-            let (_, len) = api::sites::parse_list(&f.body)
+            let (sites, len) = api::sites::parse_list(&f.body)
                 .map_err(|e| StepError::Apply(family::ApplyError::Parse(e)))?;
+            listed.extend(sites.iter().map(|s| s.site_id));
             let last = api::sites::is_last_page(len, PAGE);
             let now = self.now();
             total += self.store(Family::Sites, None, &query, &f, |tx, rows| {
@@ -510,6 +535,7 @@ impl<'a> Harvester<'a> {
                     let mut s = SyncState::new(FLEET_SITE_ID, Family::Sites.name(), None);
                     s.last_success = Some(now);
                     s.rows_last_run = Some(rows as i64);
+                    s.extra = Some(store::fleet_listing_extra(&listed));
                     tx.set_sync_state(&s)?;
                 }
                 Ok(())

@@ -36,7 +36,7 @@ use rusqlite::{ffi, Connection, OpenFlags, TransactionBehavior};
 pub use calls::{ApiCall, Run, RunSummary};
 pub use migrations::KNOWN_VERSION;
 pub use raw::{canonical_query, RawResponse};
-pub use read::SiteRow;
+pub use read::{fleet_listing_extra, SiteRow};
 pub use series::SeriesKind;
 pub use state::{SyncState, FLEET_SITE_ID};
 

@@ -25,6 +25,15 @@ const BUDGET_FAMILY: &str = "budget";
 /// Family name of the stored server clock offset (site 0).
 const CLOCK_FAMILY: &str = "clock";
 
+/// Family name of the site list's cursor (site 0), the harvest family `sites`.
+const SITE_LIST_FAMILY: &str = "sites";
+
+/// The `extra` of the site list's cursor: the ids the listing held, read back by
+/// [`Store::fleet_listing`].
+pub fn fleet_listing_extra(site_ids: &[SiteId]) -> String {
+    serde_json::json!({ "site_ids": site_ids }).to_string()
+}
+
 impl Store {
     /// Every stored site, by id.
     pub fn site_rows(&self) -> Result<Vec<SiteRow>, Error> {
@@ -129,6 +138,20 @@ impl Store {
         st.last_error = Some("monthly API credits exhausted".into());
         st.last_error_at = Some(Utc::now());
         self.set_sync_state(&st)
+    }
+
+    /// The site ids of the Fleet key's last complete `/sites` listing (kept in the `extra`
+    /// of the site list's cursor); `None` when no listing is recorded.
+    pub fn fleet_listing(&self) -> Result<Option<Vec<SiteId>>, Error> {
+        let extra = self
+            .get_sync_state(super::FLEET_SITE_ID, SITE_LIST_FAMILY, None)?
+            .and_then(|s| s.extra);
+        Ok(extra.and_then(|e| {
+            let v: serde_json::Value = serde_json::from_str(&e).ok()?;
+            (v.get("site_ids")?.as_array()?.iter())
+                .map(serde_json::Value::as_i64)
+                .collect()
+        }))
     }
 
     /// [`super::Tx::set_sync_state`] in its own transaction.

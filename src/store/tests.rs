@@ -1314,3 +1314,29 @@ fn battery_status_view_takes_latest_values() {
         ["1 BAT1 2026-08-24T10:15:00Z 0.55 PERCENTAGE 5000 800 NULL"]
     );
 }
+
+#[test]
+fn fleet_listing_is_read_back_from_the_site_list_cursor() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path().join("seh.db")).unwrap();
+    assert_eq!(store.fleet_listing().unwrap(), None, "nothing recorded yet");
+    // A cursor from before listings were recorded has no `extra`: still unknown.
+    let mut st = SyncState::new(FLEET_SITE_ID, "sites", None);
+    st.last_success = Some(utc("2026-11-01T00:00:00Z"));
+    store.set_sync_state(&st).unwrap();
+    assert_eq!(store.fleet_listing().unwrap(), None);
+    st.extra = Some(fleet_listing_extra(&[7, 3]));
+    store.set_sync_state(&st).unwrap();
+    assert_eq!(store.fleet_listing().unwrap(), Some(vec![7, 3]));
+    // A failed listing later keeps the last complete one.
+    store
+        .record_error(
+            FLEET_SITE_ID,
+            "sites",
+            None,
+            "timeout",
+            utc("2026-11-02T00:00:00Z"),
+        )
+        .unwrap();
+    assert_eq!(store.fleet_listing().unwrap(), Some(vec![7, 3]));
+}

@@ -456,3 +456,55 @@ fn concurrent_refreshes_are_single_flight() {
     assert_eq!(env.sim_grant(DENVER)["refreshes"], 2);
     assert_ne!(f.access_token, Secret::new(""));
 }
+
+/// An installer's Fleet key and a homeowner's grants in one config. The key's account has
+/// every site but Denver. Denver is harvested with its grant only; Berlin, which the key
+/// reads too, with the key only (its grant is merely kept alive). No call is refused, no
+/// site is harvested twice, every run ends 0.
+#[test]
+fn fleet_key_and_grants_each_harvest_their_own_sites() {
+    let mut opts = sim_options();
+    opts.key_sites = Some(vec![BERLIN, SYDNEY, 5_150_004]);
+    opts.advanced = true; // power flow answers too: any refused call would be a mistake
+    let env = Env::new(opts);
+    let s = env.seh(&Cfg {
+        key: true,
+        ..Cfg::default()
+    });
+    for site in [DENVER, BERLIN] {
+        s.login_paste(&env, site, |l| l).0.expect(0);
+    }
+    for _ in 0..3 {
+        s.run(&["sync"]).expect(0);
+        env.pass_time(Duration::hours(3), &[&s]);
+    }
+    let c = s.conn();
+    let one = |sql: &str| -> i64 { c.query_row(sql, [], |r| r.get(0)).unwrap() };
+    let refused: Vec<String> = c
+        .prepare("SELECT credential || ' ' || path || ' ' || status FROM seh_api_calls WHERE status >= 400")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert!(refused.is_empty(), "refused calls: {refused:?}");
+    assert_eq!(
+        one(&format!("SELECT count(*) FROM seh_api_calls WHERE credential = 'key' AND path LIKE '/sites/{DENVER}%'")),
+        0,
+        "the key never asks for Denver"
+    );
+    assert!(s.calls(&format!("oauth:site{DENVER}")) > 5);
+    assert_eq!(
+        s.calls(&format!("oauth:site{BERLIN}")),
+        0,
+        "Berlin is harvested once, with the key"
+    );
+    for site in [BERLIN, SYDNEY, DENVER] {
+        assert!(
+            one(&format!(
+                "SELECT count(*) FROM seh_energy WHERE site_id = {site}"
+            )) > 100,
+            "site {site} harvested"
+        );
+    }
+}

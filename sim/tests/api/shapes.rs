@@ -978,3 +978,29 @@ fn authentication_errors_and_rate_headers_everywhere() {
     );
     assert!(before.header("etag").is_none());
 }
+
+#[test]
+fn a_key_sees_only_its_accounts_sites() {
+    let mut opts = options();
+    opts.key_sites = Some(vec![BERLIN, SYDNEY]);
+    let sim = Sim::start(opts);
+    let v = sim.ok("/v2/sites");
+    assert_eq!(v["sites"]["count"], 2);
+    let ids: Vec<i64> = arr(&v["sites"]["site"])
+        .iter()
+        .map(|s| s["siteId"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids, [BERLIN, SYDNEY]);
+    sim.ok(&format!("/v2/sites/{BERLIN}"));
+    let denied = sim.get(&format!(
+        "/v2/sites/{DENVER}/energy?startDate=2026-11-01&endDate=2026-11-02"
+    ));
+    assert_eq!(
+        denied.problem(403)["detail"],
+        format!("The API key is not authorized to access site {DENVER}")
+    );
+    let fleet = sim.ok("/v2/alerts?alerts-in-page=100");
+    assert!(arr(&fleet)
+        .iter()
+        .all(|a| [BERLIN, SYDNEY].contains(&a["siteId"].as_i64().unwrap())));
+}
