@@ -57,7 +57,8 @@ pub enum Command {
 #[argh(subcommand, name = "init")]
 pub struct InitArgs {}
 
-/// Prove the credential works: list the sites it sees and the rate-limit headers. Writes nothing.
+/// Prove the credentials work: the Fleet key (sites, rate limit) and each OAuth grant (one
+/// call to its site). Writes no database.
 #[derive(FromArgs, Debug)]
 #[argh(subcommand, name = "check")]
 pub struct CheckArgs {}

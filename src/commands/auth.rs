@@ -500,6 +500,93 @@ fn token_failure(report: &mut Report, site: SiteId, e: &TokenError) {
     report.fatal(e.exit());
 }
 
+/// `seh check` for the grants: one `/sites/{id}` call per grant with its own access token
+/// (refreshed first when due, the rotation saved as in a sync; a rejected token is refreshed
+/// once), so a homeowner can prove the setup before the first sync. Writes no database.
+pub(super) fn check_grants(config: &Config, grants: &Grants, out: &mut String) -> Exit {
+    let stop = Arc::new(AtomicBool::new(false));
+    let (mut http, mut client) = (
+        token_client(config, stop.clone()),
+        token_client(config, stop),
+    );
+    let tokens = match grants.store.load() {
+        Ok(t) => t,
+        Err(e) => {
+            log::error!("{e}");
+            return Exit::Database;
+        }
+    };
+    let now = estimated_now(config);
+    let mut exit = Exit::Ok;
+    for g in &tokens.grants {
+        let site = g.site_id;
+        let mut rejected = None;
+        let answer = loop {
+            let fresh = match token::access_token(
+                &grants.store,
+                &grants.app,
+                &mut http,
+                site,
+                now,
+                &grants.policy,
+                rejected.as_ref(),
+            ) {
+                Ok(f) => f,
+                Err(e) => break Err((e.exit(), e.to_string())),
+            };
+            client.set_credential(Credential::Bearer {
+                token: fresh.access_token.clone(),
+                site_id: site,
+            });
+            match client.get(&crate::api::sites::details_path(site), &[]) {
+                Ok(f) => break Ok(f),
+                Err(crate::api::Error::Unauthorized { .. }) if rejected.is_none() => {
+                    rejected = Some(fresh.access_token);
+                }
+                Err(e @ crate::api::Error::Unauthorized { .. }) => {
+                    break Err((
+                        Exit::GrantDead,
+                        format!("{e}; run `seh auth login` and approve site {site}"),
+                    ))
+                }
+                Err(
+                    e @ crate::api::Error::Forbidden {
+                        other_site: true, ..
+                    },
+                ) => {
+                    break Err((
+                        Exit::GrantDead,
+                        format!("{e}; run `seh auth login` and approve site {site}"),
+                    ))
+                }
+                Err(e) => {
+                    let f = super::check::api_fatal(config, e);
+                    break Err((f.exit, format!("{:#}", f.error)));
+                }
+            }
+        };
+        match answer {
+            Ok(f) => {
+                let name = crate::api::sites::parse_details(site, &f.body)
+                    .ok()
+                    .and_then(|s| s.name)
+                    .unwrap_or_else(|| "-".into());
+                outln!(
+                    out,
+                    "  {site:>10}  {name:<30}  OAuth grant works ({})",
+                    g.scopes.join(" ")
+                );
+            }
+            Err((code, msg)) => {
+                log::error!("site {site}: OAuth grant: {msg}");
+                outln!(out, "  {site:>10}  OAuth grant failed (exit {code})");
+                exit = exit.merge(code);
+            }
+        }
+    }
+    exit
+}
+
 /// One harvest per live grant (after the Fleet-key harvest, if any), then keep-alive
 /// refreshes of the grants this run did not use. Results go into `report`.
 pub(super) fn harvest_grants(

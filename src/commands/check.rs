@@ -1,5 +1,7 @@
-//! `seh check`: prove the credential works, list the sites it sees and the rate-limit
-//! headers. Writes nothing, not even the call ledger.
+//! `seh check`: prove the credentials work: the Fleet key (the sites it sees and the
+//! rate-limit headers) and every OAuth grant (one call to its site). Writes no database,
+//! not even the call ledger; a grant's tokens are refreshed and saved when due, as a sync
+//! would.
 
 use super::{build_client, print_out, Fatal, Outcome};
 use crate::api;
@@ -9,6 +11,23 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 pub fn run(config: &Config) -> Outcome {
+    // Homeowners without a Fleet key check their grants; a Fleet key is checked first.
+    let grants = super::auth::prepare(config)?;
+    let mut out = String::new();
+    let mut exit = Exit::Ok;
+    if config.api_key.is_some() || grants.as_ref().is_none_or(|g| g.sites.is_empty()) {
+        exit = check_key(config, &mut out)?;
+    }
+    if let Some(g) = grants.as_ref().filter(|g| !g.sites.is_empty()) {
+        outln!(out, "{} OAuth grant(s):", g.sites.len());
+        exit = exit.merge(super::auth::check_grants(config, g, &mut out));
+    }
+    print_out(&out);
+    Ok(exit)
+}
+
+/// One `/sites` call with the Fleet key: the key works, the sites it sees, the rate limit.
+fn check_key(config: &Config, out: &mut String) -> Result<Exit, Fatal> {
     let mut client = build_client(config, Arc::new(AtomicBool::new(false)))?;
     let query = api::sites::list_query(1, 100);
     let fetched = client
@@ -20,7 +39,6 @@ pub fn run(config: &Config) -> Outcome {
             anyhow::anyhow!("the site list could not be read: {e}"),
         )
     })?;
-    let mut out = String::new();
     outln!(out, "credential accepted by {}", config.base_url);
     let rate = fetched.rate;
     outln!(
@@ -46,7 +64,6 @@ pub fn run(config: &Config) -> Outcome {
                 .map_or(String::new(), |p| format!("{p} kWp")),
         );
     }
-    print_out(&out);
     Ok(Exit::Ok)
 }
 

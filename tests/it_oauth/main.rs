@@ -508,3 +508,34 @@ fn fleet_key_and_grants_each_harvest_their_own_sites() {
         );
     }
 }
+
+/// `seh check` without a Fleet key proves every grant with one call to its site, writes no
+/// database, and names the site and `seh auth login` once a grant has died (exit 6).
+#[test]
+fn check_proves_each_grant() {
+    let env = Env::new(sim_options());
+    let o = env.seh(&Cfg::default());
+    for site in [DENVER, BERLIN] {
+        o.login_paste(&env, site, |l| l).0.expect(0);
+    }
+    let out = o.run(&["check"]);
+    out.expect(0);
+    for site in [DENVER, BERLIN] {
+        assert!(
+            out.stdout
+                .lines()
+                .any(|l| l.contains(&site.to_string()) && l.contains("OAuth grant works")),
+            "{out}"
+        );
+    }
+    assert!(!o.db.exists(), "check creates no database");
+    env.pass_time(Duration::days(31), &[]);
+    let out = o.run(&["check"]);
+    out.expect(6);
+    assert!(
+        out.stderr.contains(&format!("site {DENVER}")) && out.stderr.contains("seh auth login"),
+        "{out}"
+    );
+    assert!(!o.db.exists(), "check creates no database");
+    assert_no_secrets(&[&out.all()], &env.secrets());
+}
