@@ -4,6 +4,8 @@
 //! Every test gets its own simulator (frozen clock at 2026-11-26T12:00:00Z unless it says
 //! otherwise) and its own temporary directory with config and database.
 
+#[path = "../common/mod.rs"]
+mod common;
 mod harness;
 mod truth;
 

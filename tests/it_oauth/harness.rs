@@ -19,14 +19,26 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-pub const KEY: &str = "sim-fleet-key";
 pub const CLIENT_ID: &str = "sim-client";
 pub const CLIENT_SECRET: &str = "sim-secret";
-pub const BERLIN: i64 = 2_150_001;
-pub const SYDNEY: i64 = 3_150_002;
-pub const DENVER: i64 = 4_150_003;
 
 const RUN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
+pub use crate::common::*;
+
+pub fn wait_out(child: Child, args: &[&str]) -> Out {
+    wait_out_with(child, args, None)
+}
+
+/// [`wait_out_within`] with this harness's timeout; `rest` reads the stdout lines after the
+/// consent URL.
+pub fn wait_out_with(
+    child: Child,
+    args: &[&str],
+    rest: Option<std::thread::JoinHandle<String>>,
+) -> Out {
+    wait_out_within(child, args, RUN_TIMEOUT, rest)
+}
 
 /// Data tables a Site Access grant fills like a Fleet key (`seh_sites` also holds the
 /// fleet `/sites` listing, which needs a Fleet key).
@@ -56,38 +68,6 @@ pub fn sim_options() -> SimOptions {
         s.installed_days_ago = s.installed_days_ago.min(40);
     }
     o
-}
-
-#[derive(Debug)]
-pub struct Out {
-    pub args: Vec<String>,
-    pub code: i32,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-impl Out {
-    pub fn expect(&self, code: i32) -> &Out {
-        assert_eq!(self.code, code, "unexpected exit code\n{self}");
-        self
-    }
-
-    pub fn all(&self) -> String {
-        format!("{}{}", self.stdout, self.stderr)
-    }
-}
-
-impl std::fmt::Display for Out {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "--- seh {} -> exit {}\n--- stdout:\n{}\n--- stderr:\n{}\n---",
-            self.args.join(" "),
-            self.code,
-            self.stdout,
-            self.stderr
-        )
-    }
 }
 
 /// What goes into one config file.
@@ -426,58 +406,6 @@ pub fn read_url_line(child: &mut Child) -> (String, std::thread::JoinHandle<Stri
     (line.trim().to_string(), rest)
 }
 
-pub fn wait_out(child: Child, args: &[&str]) -> Out {
-    wait_out_with(child, args, None)
-}
-
-pub fn wait_out_with(
-    mut child: Child,
-    args: &[&str],
-    rest: Option<std::thread::JoinHandle<String>>,
-) -> Out {
-    let started = std::time::Instant::now();
-    let so = child.stdout.take();
-    let mut se = child.stderr.take().unwrap();
-    let t_out = std::thread::spawn(move || {
-        let mut s = String::new();
-        if let Some(mut so) = so {
-            let _ = so.read_to_string(&mut s);
-        }
-        s
-    });
-    let t_err = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = se.read_to_string(&mut s);
-        s
-    });
-    let status = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break st;
-        }
-        if started.elapsed() > RUN_TIMEOUT {
-            let _ = child.kill();
-            panic!("seh {} did not finish in time", args.join(" "));
-        }
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    };
-    let mut stdout = t_out.join().unwrap_or_default();
-    if let Some(rest) = rest {
-        stdout = format!(
-            "(consent URL line)\n{}{stdout}",
-            rest.join().unwrap_or_default()
-        );
-    }
-    use std::os::unix::process::ExitStatusExt;
-    Out {
-        args: args.iter().map(|s| s.to_string()).collect(),
-        code: status
-            .code()
-            .unwrap_or_else(|| -status.signal().unwrap_or(0)),
-        stdout,
-        stderr: t_err.join().unwrap_or_default(),
-    }
-}
-
 /// Asserts that no secret appears in any of the texts.
 pub fn assert_no_secrets(texts: &[&str], secrets: &[String]) {
     for t in texts {
@@ -493,47 +421,6 @@ pub fn assert_no_secrets(texts: &[&str], secrets: &[String]) {
 
 // ----- database comparison -----------------------------------------------------------
 
-fn render(v: rusqlite::types::ValueRef<'_>) -> String {
-    use rusqlite::types::ValueRef::*;
-    match v {
-        Null => "NULL".into(),
-        Integer(i) => i.to_string(),
-        Real(f) => format!("{f:?}"),
-        Text(t) => format!("{:?}", String::from_utf8_lossy(t)),
-        Blob(b) => format!("blob:{}", b.len()),
-    }
-}
-
-/// Rows of `table` without bookkeeping columns, rendered and sorted.
-pub fn dump(c: &Connection, table: &str) -> Vec<String> {
-    let mut st = c
-        .prepare(&format!("SELECT name FROM pragma_table_info('{table}')"))
-        .unwrap();
-    let cols: Vec<String> = st
-        .query_map([], |r| r.get::<_, String>(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .filter(|n| n != "updated_at" && n != "change_seq")
-        .collect();
-    let mut st = c
-        .prepare(&format!("SELECT {} FROM {table}", cols.join(", ")))
-        .unwrap();
-    let n = cols.len();
-    let mut rows: Vec<String> = st
-        .query_map([], |r| {
-            let mut parts = Vec::with_capacity(n);
-            for (i, col) in cols.iter().enumerate() {
-                parts.push(format!("{col}={}", render(r.get_ref(i)?)));
-            }
-            Ok(parts.join("|"))
-        })
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
-    rows.sort();
-    rows
-}
-
 pub fn snapshot(db: &Path, tables: &[&str]) -> BTreeMap<String, Vec<String>> {
     let c = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
     tables
@@ -546,59 +433,4 @@ pub fn snapshot(db: &Path, tables: &[&str]) -> BTreeMap<String, Vec<String>> {
 pub fn parse_ts(v: &Value) -> Option<DateTime<Utc>> {
     v.as_str()
         .map(|s| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc))
-}
-
-/// A small seeded generator (failures replay).
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-
-    pub fn below(&mut self, n: u64) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x % n
-    }
-}
-
-/// Moves the local half of seh's stored (server, local) clock anchor back by `d`, as if the
-/// last run had been `d` of real time ago (the same trick as tests/it's harness).
-pub fn rewind_clock_anchor(db: &Path, d: Duration) {
-    if !db.exists() {
-        return;
-    }
-    let c = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_WRITE).unwrap();
-    c.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
-    let extra: Option<String> = c
-        .query_row(
-            "SELECT extra FROM seh_sync_state WHERE site_id = 0 AND family = 'clock'",
-            [],
-            |r| r.get(0),
-        )
-        .ok()
-        .flatten();
-    let Some(extra) = extra else { return };
-    let mut v: Value = serde_json::from_str(&extra).expect("clock anchor JSON");
-    if let Some(local) = v["local"].as_str() {
-        let local = DateTime::parse_from_rfc3339(local)
-            .unwrap()
-            .with_timezone(&Utc);
-        v["local"] = (local - d)
-            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-            .into();
-    } else if let Some(off) = v["offset_secs"].as_i64() {
-        v["offset_secs"] = (off + d.num_seconds()).into();
-    } else {
-        panic!("unknown clock anchor {extra}");
-    }
-    c.execute(
-        "UPDATE seh_sync_state SET extra = ?1 WHERE site_id = 0 AND family = 'clock'",
-        [v.to_string()],
-    )
-    .unwrap();
 }

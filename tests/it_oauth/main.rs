@@ -2,6 +2,8 @@
 //! listener, two-step), harvesting with grants only, the refresh chain, idle expiry, dead
 //! and wrong-site grants, single-flight refreshes, and `kill -9` during refreshes.
 
+#[path = "../common/mod.rs"]
+mod common;
 mod harness;
 mod kill;
 
