@@ -354,3 +354,80 @@ fn a_v1_url_is_refused_as_retired() {
     env.write_config(&fault_config());
     rerun_clean(&env, &env.db, &env.db.display().to_string());
 }
+
+/// A small tmpfs mounted for one test (root only), unmounted on drop.
+struct SmallDisk {
+    dir: PathBuf,
+}
+
+impl SmallDisk {
+    fn mount(dir: PathBuf, size: &str) -> Option<SmallDisk> {
+        std::fs::create_dir_all(&dir).unwrap();
+        let ok = std::process::Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
+            .arg(&dir)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then_some(SmallDisk { dir })
+    }
+
+    fn grow(&self, size: &str) {
+        let st = std::process::Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(&self.dir)
+            .status()
+            .unwrap();
+        assert!(st.success(), "remount {}", self.dir.display());
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.dir)
+            .status();
+    }
+}
+
+/// The disk fills up in the middle of a first sync: exit 4 with one line that says so,
+/// nothing half-written, and once there is room again the next run resumes and ends equal
+/// to the simulator's truth.
+#[test]
+fn a_full_disk_is_exit_4_and_the_next_run_resumes() {
+    let env = fault_env();
+    let Some(disk) = SmallDisk::mount(env.path("small"), "1m") else {
+        eprintln!("SKIPPED: a tmpfs cannot be mounted here (needs root)");
+        return;
+    };
+    let db = disk.dir.join("seh.db");
+    let db_s = db.display().to_string();
+    let out = env.seh_env(&["sync"], &[("SEH_DATABASE", &db_s)]);
+    out.expect(4);
+    let lines: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.contains("disk is full"))
+        .collect();
+    assert!(!lines.is_empty(), "the error says the disk is full\n{out}");
+    assert!(
+        !out.stderr.to_lowercase().contains("panick"),
+        "no panic\n{out}"
+    );
+    disk.grow("256m");
+    integrity_ok(&db);
+    let stored = count(&open_db(&db), "seh_raw_responses");
+    eprintln!("full disk: {stored} responses were stored before the disk filled up");
+    assert!(
+        stored > 0,
+        "the first run stored something before the disk filled up"
+    );
+    rerun_clean(&env, &db, &db_s);
+}
