@@ -560,8 +560,14 @@ pub(super) fn check_grants(config: &Config, grants: &Grants, out: &mut String) -
                     ))
                 }
                 Err(e) => {
-                    let f = super::check::api_fatal(config, e);
-                    break Err((f.exit, format!("{:#}", f.error)));
+                    use crate::api::Error as E;
+                    let code = match e {
+                        E::NotFound { .. } | E::Gone | E::Forbidden { .. } => Exit::Config,
+                        E::CreditsExhausted { .. } => Exit::Credits,
+                        E::Interrupted => Exit::Interrupted,
+                        _ => Exit::Partial,
+                    };
+                    break Err((code, format!("{}: {e}", config.base_url)));
                 }
             }
         };
