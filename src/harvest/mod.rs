@@ -476,6 +476,16 @@ impl<'a> Harvester<'a> {
             Some(listed) => listed.clone(),
             None => self.known_sites()?,
         };
+        if let Some(listed) = &listing {
+            for id in &self.settings.include {
+                if !listed.contains(id) && !self.settings.grant_sites.contains(id) {
+                    log::warn!(
+                        "site {id} of [sites] include is not in the Fleet key's site list and \
+                         has no OAuth grant; it is not harvested"
+                    );
+                }
+            }
+        }
         if let Some(explicit) = &self.settings.sites {
             for id in explicit {
                 // A site named on the command line that the key's listing lacks is tried

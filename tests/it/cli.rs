@@ -317,3 +317,27 @@ fn init_writes_a_private_config_once_and_creates_the_database() {
     assert_eq!(std::fs::read_to_string(&cfg).unwrap(), edited);
     assert!(out.stdout.contains("exists"), "{out}");
 }
+
+/// A site in `[sites] include` that the key's site list lacks (a typo, or a site of another
+/// account) is named in a warning instead of being skipped silently.
+#[test]
+fn an_included_site_the_key_cannot_see_is_named() {
+    let env = TestEnv::new();
+    let text = env.config_text(&ConfigSpec::default())
+        + &format!("\n[sites]\ninclude = [{DENVER}, 9999999]\n");
+    std::fs::write(&env.config, text).unwrap();
+    let out = env.seh(&["sync"]);
+    out.expect(0);
+    assert!(
+        out.stderr.lines().any(|l| l.contains("WARN")
+            && l.contains("site 9999999")
+            && l.contains("not in the Fleet key's site list")),
+        "{out}"
+    );
+    let c = env.conn();
+    assert_eq!(
+        count_where(&c, "seh_energy", &format!("site_id <> {DENVER}")),
+        0
+    );
+    assert!(count_where(&c, "seh_energy", &format!("site_id = {DENVER}")) > 0);
+}
