@@ -9,6 +9,8 @@
 //! - writers hold an exclusive lock on the sibling `<store>.lock` ([`TokenStore::lock`]);
 //!   [`TokenStore::save`] takes the guard as proof. Stale temporary files of killed writers
 //!   are removed under the lock;
+//! - a refresh first reserves the disk space of the next version ([`TokenStore::reserve`]),
+//!   so a full disk stops it before the server rotates the refresh token, not after;
 //! - readers need no lock (rename is atomic).
 //!
 //! Times are RFC 3339 UTC on the server-clock estimate of the run that wrote them.
@@ -214,7 +216,17 @@ impl TokenStore {
     }
 
     /// Replaces the store atomically and durably (see the module doc).
-    pub fn save(&self, tokens: &Tokens, _lock: &StoreLock) -> Result<(), StoreError> {
+    pub fn save(&self, tokens: &Tokens, lock: &StoreLock) -> Result<(), StoreError> {
+        let r = self.reserve(tokens, lock)?;
+        self.commit(r, tokens)
+    }
+
+    /// Claims the disk space of the next version before anything changes: a temporary file
+    /// (mode 0600, in the store's directory) filled to well above the size `tokens` encode
+    /// to, and fsynced. A refresh reserves before it asks the server to rotate the refresh
+    /// token, so a full disk is found out while the old token still works, instead of after
+    /// the server has replaced it (which would cost a new consent).
+    pub fn reserve(&self, tokens: &Tokens, _lock: &StoreLock) -> Result<Reservation, StoreError> {
         let dir = self.dir();
         let prefix = self.temp_prefix();
         // Under the lock every temporary file is a leftover of a writer that died.
@@ -226,28 +238,68 @@ impl TokenStore {
             }
         }
         let tmp = dir.join(format!("{prefix}{}", std::process::id()));
+        // The next version differs by a few token strings; twice the size plus 4 KiB is
+        // ample, and overwriting blocks already written needs no new ones.
+        let room = encode(tokens).len() * 2 + 4096;
+        let file = private_options()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .map_err(io("create", &tmp))?;
+        let mut r = Reservation {
+            file: Some(file),
+            tmp,
+            room,
+            committed: false,
+        };
+        let f = r.file.as_mut().expect("just opened");
+        f.write_all(&vec![b' '; room])
+            .and_then(|()| f.sync_all())
+            .map_err(io("reserve disk space for the next version at", &r.tmp))?;
+        Ok(r)
+    }
+
+    /// Writes `tokens` into the reserved file, then renames it over the store and fsyncs
+    /// the directory.
+    pub fn commit(&self, mut r: Reservation, tokens: &Tokens) -> Result<(), StoreError> {
+        use std::io::{Seek, SeekFrom};
         let text = encode(tokens);
-        let written = (|| {
-            let mut f = private_options()
-                .write(true)
-                .create_new(true)
-                .open(&tmp)
-                .map_err(io("create", &tmp))?;
-            f.write_all(text.as_bytes()).map_err(io("write", &tmp))?;
-            f.sync_all().map_err(io("fsync", &tmp))?;
-            drop(f);
-            std::fs::rename(&tmp, &self.path).map_err(io("rename onto", &self.path))
-        })();
-        if written.is_err() {
-            let _ = std::fs::remove_file(&tmp);
+        if text.len() > r.room {
+            log::debug!("token store: the new version outgrew its reservation");
         }
-        written?;
+        let mut f = r.file.take().expect("a reservation is committed once");
+        f.seek(SeekFrom::Start(0))
+            .and_then(|_| f.write_all(text.as_bytes()))
+            .and_then(|()| f.set_len(text.len() as u64))
+            .and_then(|()| f.sync_all())
+            .map_err(io("write", &r.tmp))?;
+        drop(f);
+        std::fs::rename(&r.tmp, &self.path).map_err(io("rename onto", &self.path))?;
+        r.committed = true;
         // The rename itself must survive a power cut too (POSIX: fsync the directory).
+        let dir = self.dir();
         #[cfg(unix)]
         File::open(&dir)
             .and_then(|d| d.sync_all())
             .map_err(io("fsync directory", &dir))?;
         Ok(())
+    }
+}
+
+/// Disk space claimed for the next version of the store ([`TokenStore::reserve`]); dropped
+/// without [`TokenStore::commit`], its temporary file is removed and the store is unchanged.
+pub struct Reservation {
+    file: Option<File>,
+    tmp: PathBuf,
+    room: usize,
+    committed: bool,
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
     }
 }
 
@@ -439,6 +491,47 @@ mod tests {
             refreshes: 0,
             dead: None,
         }
+    }
+
+    #[test]
+    fn a_reservation_claims_space_and_leaves_the_store_alone_until_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = TokenStore::new(dir.path().join("seh-tokens.json"));
+        let mut tokens = Tokens::default();
+        tokens.upsert(grant(1));
+        let lock = store.lock().unwrap();
+        store.save(&tokens, &lock).unwrap();
+        let before = std::fs::read(store.path()).unwrap();
+        let temps = || -> Vec<u64> {
+            std::fs::read_dir(dir.path())
+                .unwrap()
+                .map(Result::unwrap)
+                .filter(|e| e.file_name().to_string_lossy().contains(".tmp."))
+                .map(|e| e.metadata().unwrap().len())
+                .collect()
+        };
+        // Dropped: the space is given back, the store untouched.
+        let r = store.reserve(&tokens, &lock).unwrap();
+        let room = temps();
+        assert_eq!(room.len(), 1);
+        assert!(
+            room[0] as usize > 2 * before.len(),
+            "{room:?} vs {}",
+            before.len()
+        );
+        drop(r);
+        assert!(temps().is_empty());
+        assert_eq!(std::fs::read(store.path()).unwrap(), before);
+        // Committed: exactly the new version, no padding left.
+        let r = store.reserve(&tokens, &lock).unwrap();
+        tokens.grants[0].refreshes += 1;
+        store.commit(r, &tokens).unwrap();
+        assert_eq!(store.load().unwrap(), tokens);
+        assert_eq!(
+            std::fs::read(store.path()).unwrap().len(),
+            encode(&tokens).len()
+        );
+        assert!(temps().is_empty());
     }
 
     #[test]

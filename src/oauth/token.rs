@@ -240,6 +240,9 @@ pub fn access_token(
         });
     };
     log::debug!("site {site}: refreshing the OAuth tokens ({why})");
+    // Room for the rotated token first: once the server has answered, the old refresh
+    // token is dead, and a new one that cannot be saved would cost a new consent.
+    let reservation = store.reserve(&tokens, &lock)?;
     let body = wire::refresh_body(&g.refresh_token, &app.client_id, &app.client_secret);
     let answer =
         http.post_json(wire::TOKEN_PATH, &body)
@@ -266,7 +269,7 @@ pub fn access_token(
             g.refreshes += 1;
             // The rotated refresh token reaches the disk before anyone uses the new access
             // token: a crash from here on loses nothing that was used.
-            store.save(&tokens, &lock)?;
+            store.commit(reservation, &tokens)?;
             drop(lock);
             Ok(Fresh {
                 access_token: t.access_token,
@@ -281,7 +284,7 @@ pub fn access_token(
                     at: now,
                     reason: reason.clone(),
                 });
-                store.save(&tokens, &lock)?;
+                store.commit(reservation, &tokens)?;
                 Err(TokenError::Dead { site, reason })
             }
             Some(oe) if oe.error == "invalid_client" || oe.error == "unauthorized_client" => {

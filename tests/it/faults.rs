@@ -368,48 +368,6 @@ fn a_v1_url_is_refused_as_retired() {
     rerun_clean(&env, &env.db, &env.db.display().to_string());
 }
 
-/// A small tmpfs mounted for one test (root only), unmounted on drop.
-struct SmallDisk {
-    dir: PathBuf,
-}
-
-impl SmallDisk {
-    fn mount(dir: PathBuf, size: &str) -> Option<SmallDisk> {
-        std::fs::create_dir_all(&dir).unwrap();
-        let ok = std::process::Command::new("mount")
-            .args([
-                "-t",
-                "tmpfs",
-                "-o",
-                &format!("size={size},mode=0700"),
-                "tmpfs",
-            ])
-            .arg(&dir)
-            .stderr(std::process::Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        ok.then_some(SmallDisk { dir })
-    }
-
-    fn grow(&self, size: &str) {
-        let st = std::process::Command::new("mount")
-            .args(["-o", &format!("remount,size={size}")])
-            .arg(&self.dir)
-            .status()
-            .unwrap();
-        assert!(st.success(), "remount {}", self.dir.display());
-    }
-}
-
-impl Drop for SmallDisk {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount")
-            .arg("-l")
-            .arg(&self.dir)
-            .status();
-    }
-}
-
 /// The disk fills up in the middle of a first sync: exit 4 with one line that says so,
 /// nothing half-written, and once there is room again the next run resumes and ends equal
 /// to the simulator's truth.

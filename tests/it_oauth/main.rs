@@ -541,3 +541,63 @@ fn check_proves_each_grant() {
     assert!(!o.db.exists(), "check creates no database");
     assert_no_secrets(&[&out.all()], &env.secrets());
 }
+
+/// The token store's disk is full when an access token is due for renewal: seh finds out
+/// before it asks SolarEdge to rotate the refresh token (exit 4, one line naming the token
+/// store), so the grant survives; with room again the next run refreshes and harvests.
+#[test]
+fn a_full_disk_stops_a_refresh_before_the_token_rotates() {
+    let env = Env::new(sim_options());
+    let probe = tempfile::tempdir().unwrap();
+    let Some(disk) = SmallDisk::mount(probe.path().join("small"), "256k") else {
+        eprintln!("SKIPPED: a tmpfs cannot be mounted here (needs root)");
+        return;
+    };
+    let tokens = disk.dir.join("seh-tokens.json");
+    let o = env.seh(&Cfg {
+        oauth_extra: format!("token_store = {:?}\n", tokens.display().to_string()),
+        ..Cfg::default()
+    });
+    o.login_paste(&env, DENVER, |l| l).0.expect(0);
+    o.run(&["sync"]).expect(0);
+    let before = env.sim_grant(DENVER);
+
+    let filler = disk.fill();
+    env.pass_time(Duration::hours(3), &[&o]); // the 2 h access token has expired
+    let out = o.run(&["sync"]);
+    out.expect(4);
+    let lines: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.contains("token store") && l.contains("No space left"))
+        .collect();
+    assert_eq!(lines.len(), 1, "one line explains it\n{out}");
+    let after = env.sim_grant(DENVER);
+    assert_eq!(
+        after["refresh_token"], before["refresh_token"],
+        "the server did not rotate the refresh token"
+    );
+    assert_eq!(after["refreshes"], before["refreshes"]);
+    let stored = seh::oauth::store::TokenStore::new(&tokens).load().unwrap();
+    assert_eq!(
+        stored.grants[0].refresh_token.expose(),
+        before["refresh_token"].as_str().unwrap()
+    );
+
+    std::fs::remove_file(filler).unwrap();
+    o.run(&["sync"]).expect(0);
+    let g = env.sim_grant(DENVER);
+    assert_eq!(
+        g["refreshes"].as_u64(),
+        before["refreshes"].as_u64().map(|n| n + 1)
+    );
+    assert_eq!(
+        seh::oauth::store::TokenStore::new(&tokens)
+            .load()
+            .unwrap()
+            .grants[0]
+            .refresh_token
+            .expose(),
+        g["refresh_token"].as_str().unwrap()
+    );
+}
