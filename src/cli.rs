@@ -49,7 +49,18 @@ pub enum Command {
     Status(StatusArgs),
     Plan(PlanArgs),
     Reprocess(ReprocessArgs),
+    Backup(BackupArgs),
     Auth(AuthArgs),
+}
+
+/// Write a consistent copy of the database to a new file (safe while a sync runs), e.g. to
+/// put on a USB stick.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "backup")]
+pub struct BackupArgs {
+    /// the new file; an existing one is never overwritten
+    #[argh(positional)]
+    pub dest: PathBuf,
 }
 
 /// Write a commented example config if none exists, and create or migrate the database.

@@ -14,6 +14,7 @@ macro_rules! outln {
 }
 
 mod auth;
+mod backup;
 mod check;
 mod init;
 mod plan;
@@ -67,6 +68,7 @@ pub fn run(args: Args) -> Outcome {
         Command::Status(a) => status::run(&config, a.json),
         Command::Plan(a) => plan::run(&config, &a),
         Command::Reprocess(_) => reprocess::run(&config),
+        Command::Backup(a) => backup::run(&config, &a.dest),
         Command::Auth(a) => auth::run(&config, &a),
     }
 }

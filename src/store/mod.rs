@@ -345,6 +345,24 @@ impl Store {
         Ok(out)
     }
 
+    /// Writes a consistent copy of the whole database to `dest` with `VACUUM INTO` (one
+    /// read transaction, so a sync writing at the same time is neither blocked nor seen
+    /// half-way; free pages are left out) and returns the copy's `quick_check` verdict
+    /// (`"ok"` when sound). `dest` must not exist or be empty: the caller creates it,
+    /// private, beforehand.
+    pub fn backup_to(&self, dest: &Path) -> Result<String, Error> {
+        let target = dest.to_str().ok_or(Error::Invalid {
+            what: "the backup path is not valid UTF-8",
+        })?;
+        self.conn
+            .execute("VACUUM INTO ?1", [target])
+            .ctx("write the backup")?;
+        let copy = Connection::open_with_flags(dest, OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .ctx("open the backup")?;
+        copy.query_row("PRAGMA quick_check", [], |r| r.get(0))
+            .ctx("check the backup")
+    }
+
     /// Row count of every table, in schema order.
     pub fn row_counts(&self) -> Result<Vec<(&'static str, i64)>, Error> {
         ALL_TABLES

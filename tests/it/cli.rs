@@ -341,3 +341,55 @@ fn an_included_site_the_key_cannot_see_is_named() {
     );
     assert!(count_where(&c, "seh_energy", &format!("site_id = {DENVER}")) > 0);
 }
+
+/// `seh backup`: a private copy equal to the database; taken again and again while a sync
+/// writes, every copy is sound; an existing file is never overwritten.
+#[test]
+fn backup_copies_consistently_and_never_overwrites() {
+    let env = TestEnv::new();
+    env.sync_ok();
+    let dest = env.path("copy.db");
+    let d = dest.display().to_string();
+    let out = env.seh(&["backup", &d]);
+    out.expect(0);
+    assert!(out.stdout.contains("quick_check ok"), "{out}");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&dest).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let (a, b) = (open_db(&env.db), open_db(&dest));
+    for t in DATA_TABLES
+        .iter()
+        .chain(&["seh_sync_state", "seh_raw_responses"])
+    {
+        assert!(
+            dump_without(&a, t, &[]) == dump_without(&b, t, &[]),
+            "{t} differs"
+        );
+    }
+    drop((a, b));
+
+    let before = std::fs::read(&dest).unwrap();
+    let again = env.seh(&["backup", &d]);
+    again.expect(2);
+    assert!(again.stderr.contains("never overwrites"), "{again}");
+    assert_eq!(std::fs::read(&dest).unwrap(), before);
+
+    // While a sync of six more hours writes.
+    env.pass_time(chrono::Duration::hours(6), &[&env.db]);
+    let mut child = env.spawn(&["sync"]);
+    let mut copies = 0;
+    loop {
+        let running = child.try_wait().unwrap().is_none();
+        let p = env.path(&format!("during-{copies}.db"));
+        env.seh(&["backup", &p.display().to_string()]).expect(0);
+        integrity_ok(&p);
+        copies += 1;
+        if !running || copies >= 20 {
+            break;
+        }
+    }
+    wait_out(child, &["sync"]).expect(0);
+    assert!(copies >= 2, "{copies} backups during the sync");
+}
