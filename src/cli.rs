@@ -14,7 +14,7 @@ Installed from the Debian package:
   journalctl -u seh       the log of every run
   sudo -u seh seh status  any command, as the service's user
   Exit codes 0, 3, 5 and 130 count as success for seh.service; 1, 2, 4 and 6 mark it failed.
-  Purging the package deletes /etc/seh and /var/lib/seh. See man seh.";
+  Purging the package deletes /etc/seh and /var/lib/seh (run seh backup first). See man seh.";
 
 /// seh (SolarEdge Harvest): keep a complete local copy of your SolarEdge Monitoring API V2
 /// data in SQLite.
