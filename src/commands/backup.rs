@@ -3,24 +3,14 @@
 //! misses the `-wal` file); this copies inside one read transaction instead, so it is safe
 //! at any moment and never blocks the sync.
 
-use super::{db_fatal, print_out, Fatal, Outcome};
+use super::{print_out, Fatal, Outcome};
 use crate::config::Config;
 use crate::exit::Exit;
-use crate::store::Store;
 use std::path::Path;
 
 pub fn run(config: &Config, dest: &Path) -> Outcome {
     let path = &config.database;
-    if !path.exists() {
-        return Err(Fatal::new(
-            Exit::Database,
-            anyhow::anyhow!(
-                "database {} does not exist yet; run `seh init` or `seh sync`",
-                path.display()
-            ),
-        ));
-    }
-    let store = Store::open(path).map_err(|e| db_fatal(path, e))?;
+    let store = super::open_existing(path)?;
     // Created here, empty and 0600, so the copy is private from its first byte and an
     // existing file is refused rather than overwritten.
     if let Err(e) = super::create_private(dest) {

@@ -102,6 +102,21 @@ pub fn db_fatal(path: &Path, e: store::Error) -> Fatal {
     )
 }
 
+/// Open (and migrate) a database that must exist already: the reading commands never
+/// create one.
+pub fn open_existing(path: &Path) -> Result<store::Store, Fatal> {
+    if !path.exists() {
+        return Err(Fatal::new(
+            Exit::Database,
+            anyhow::anyhow!(
+                "database {} does not exist yet; run `seh init` or `seh sync`",
+                path.display()
+            ),
+        ));
+    }
+    store::Store::open(path).map_err(|e| db_fatal(path, e))
+}
+
 /// Open (creating if needed, mode 0600) and migrate the database.
 pub fn open_store(path: &Path) -> Result<store::Store, Fatal> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {

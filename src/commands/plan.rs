@@ -2,35 +2,26 @@
 //! cadence per family, credits used and left this cycle, and when quarter-hour history
 //! will be complete. Makes no API call.
 
-use super::{build_client_with, db_fatal, print_out, sync, Fatal, Outcome};
+use super::{build_client_with, print_out, sync, Fatal, Outcome};
 use crate::cli::{PlanArgs, SyncArgs};
 use crate::config::Config;
 use crate::exit::Exit;
 use crate::harvest::planner::{human, Priority, Task};
 use crate::harvest::Harvester;
-use crate::store::{self, Store};
+use crate::store;
 use serde_json::json;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 pub fn run(config: &Config, args: &PlanArgs) -> Outcome {
     let path = &config.database;
-    if !path.exists() {
-        return Err(Fatal::new(
-            Exit::Database,
-            anyhow::anyhow!(
-                "database {} does not exist yet; run `seh init` or `seh sync`",
-                path.display()
-            ),
-        ));
-    }
     let sync_args = SyncArgs {
         sites: None,
         only: None,
         full: args.full,
     };
     let settings = sync::settings(config, &sync_args)?;
-    let mut store = Store::open(path).map_err(|e| db_fatal(path, e))?;
+    let mut store = super::open_existing(path)?;
     // No call is made: a client without a credential serves as the clock, so OAuth-only
     // installations can plan too.
     let mut client = build_client_with(

@@ -2,25 +2,16 @@
 //! plus calls and credits this billing cycle and the table sizes. Reads only; never shows a
 //! credential (the config's secrets are not even consulted).
 
-use super::{db_fatal, print_out, Fatal, Outcome};
+use super::{db_fatal, print_out, Outcome};
 use crate::config::Config;
 use crate::exit::Exit;
-use crate::store::{self, Store};
+use crate::store;
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
 pub fn run(config: &Config, as_json: bool) -> Outcome {
     let path = &config.database;
-    if !path.exists() {
-        return Err(Fatal::new(
-            Exit::Database,
-            anyhow::anyhow!(
-                "database {} does not exist yet; run `seh init` or `seh sync`",
-                path.display()
-            ),
-        ));
-    }
-    let store = Store::open(path).map_err(|e| db_fatal(path, e))?;
+    let store = super::open_existing(path)?;
     let states = store.sync_states().map_err(|e| db_fatal(path, e))?;
     let sites = store.site_rows().map_err(|e| db_fatal(path, e))?;
     let counts = store.row_counts().map_err(|e| db_fatal(path, e))?;
