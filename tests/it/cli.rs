@@ -393,3 +393,21 @@ fn backup_copies_consistently_and_never_overwrites() {
     wait_out(child, &["sync"]).expect(0);
     assert!(copies >= 2, "{copies} backups during the sync");
 }
+
+/// A backup that does not fit leaves no partial file behind (it would look like a backup).
+#[test]
+fn a_backup_that_does_not_fit_is_exit_4_and_leaves_nothing() {
+    let env = TestEnv::new();
+    env.sync_ok();
+    let Some(disk) = SmallDisk::mount(env.path("stick"), "64k") else {
+        eprintln!("SKIPPED: a tmpfs cannot be mounted here (needs root)");
+        return;
+    };
+    let dest = disk.dir.join("seh.db");
+    let out = env.seh(&["backup", &dest.display().to_string()]);
+    out.expect(4);
+    assert!(out.stderr.contains("full"), "{out}");
+    assert_eq!(out.stderr.lines().count(), 1, "one line\n{out}");
+    assert!(!dest.exists(), "the partial copy was removed");
+    integrity_ok(&env.db);
+}
