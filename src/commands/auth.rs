@@ -641,7 +641,10 @@ pub(super) fn harvest_grants(
     // With a Fleet key, the sites of its listing were harvested with the key; their grants
     // are only kept alive (below), so no site is harvested twice.
     let by_key = if config.api_key.is_some() {
-        store.fleet_listing().ok().flatten().unwrap_or_default()
+        (store.fleet_listing(&base.fingerprint))
+            .ok()
+            .flatten()
+            .unwrap_or_default()
     } else {
         Vec::new()
     };

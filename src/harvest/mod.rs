@@ -515,9 +515,11 @@ impl<'a> Harvester<'a> {
         Ok(())
     }
 
-    /// The site ids of the Fleet key's last complete `/sites` listing, if one is recorded.
+    /// The site ids of this Fleet key's last complete `/sites` listing, if one is recorded.
     fn fleet_listing(&self) -> Result<Option<Vec<SiteId>>, Exit> {
-        self.store.fleet_listing().map_err(Self::db)
+        (self.store)
+            .fleet_listing(&self.settings.fingerprint)
+            .map_err(Self::db)
     }
 
     fn known_sites(&self) -> Result<Vec<SiteId>, Exit> {
@@ -540,12 +542,13 @@ impl<'a> Harvester<'a> {
             listed.extend(sites.iter().map(|s| s.site_id));
             let last = api::sites::is_last_page(len, PAGE);
             let now = self.now();
+            let extra = store::fleet_listing_extra(&listed, &self.settings.fingerprint);
             total += self.store(Family::Sites, None, &query, &f, |tx, rows| {
                 if last {
                     let mut s = SyncState::new(FLEET_SITE_ID, Family::Sites.name(), None);
                     s.last_success = Some(now);
                     s.rows_last_run = Some(rows as i64);
-                    s.extra = Some(store::fleet_listing_extra(&listed));
+                    s.extra = Some(extra);
                     tx.set_sync_state(&s)?;
                 }
                 Ok(())

@@ -28,10 +28,10 @@ const CLOCK_FAMILY: &str = "clock";
 /// Family name of the site list's cursor (site 0), the harvest family `sites`.
 const SITE_LIST_FAMILY: &str = "sites";
 
-/// The `extra` of the site list's cursor: the ids the listing held, read back by
-/// [`Store::fleet_listing`].
-pub fn fleet_listing_extra(site_ids: &[SiteId]) -> String {
-    serde_json::json!({ "site_ids": site_ids }).to_string()
+/// The `extra` of the site list's cursor: the ids the listing held and a tag of the key
+/// that listed them (never the key itself), read back by [`Store::fleet_listing`].
+pub fn fleet_listing_extra(site_ids: &[SiteId], key_tag: &str) -> String {
+    serde_json::json!({ "site_ids": site_ids, "key": key_tag }).to_string()
 }
 
 impl Store {
@@ -140,14 +140,18 @@ impl Store {
         self.set_sync_state(&st)
     }
 
-    /// The site ids of the Fleet key's last complete `/sites` listing (kept in the `extra`
-    /// of the site list's cursor); `None` when no listing is recorded.
-    pub fn fleet_listing(&self) -> Result<Option<Vec<SiteId>>, Error> {
+    /// The site ids of the last complete `/sites` listing by the key tagged `key_tag` (kept
+    /// in the `extra` of the site list's cursor); `None` when none is recorded, or when
+    /// another key made it: a new key may belong to another account.
+    pub fn fleet_listing(&self, key_tag: &str) -> Result<Option<Vec<SiteId>>, Error> {
         let extra = self
             .get_sync_state(super::FLEET_SITE_ID, SITE_LIST_FAMILY, None)?
             .and_then(|s| s.extra);
         Ok(extra.and_then(|e| {
             let v: serde_json::Value = serde_json::from_str(&e).ok()?;
+            if v.get("key")?.as_str()? != key_tag {
+                return None;
+            }
             (v.get("site_ids")?.as_array()?.iter())
                 .map(serde_json::Value::as_i64)
                 .collect()

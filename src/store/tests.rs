@@ -1319,15 +1319,21 @@ fn battery_status_view_takes_latest_values() {
 fn fleet_listing_is_read_back_from_the_site_list_cursor() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = Store::open(dir.path().join("seh.db")).unwrap();
-    assert_eq!(store.fleet_listing().unwrap(), None, "nothing recorded yet");
+    assert_eq!(
+        store.fleet_listing("k1").unwrap(),
+        None,
+        "nothing recorded yet"
+    );
     // A cursor from before listings were recorded has no `extra`: still unknown.
     let mut st = SyncState::new(FLEET_SITE_ID, "sites", None);
     st.last_success = Some(utc("2026-11-01T00:00:00Z"));
     store.set_sync_state(&st).unwrap();
-    assert_eq!(store.fleet_listing().unwrap(), None);
-    st.extra = Some(fleet_listing_extra(&[7, 3]));
+    assert_eq!(store.fleet_listing("k1").unwrap(), None);
+    st.extra = Some(fleet_listing_extra(&[7, 3], "k1"));
     store.set_sync_state(&st).unwrap();
-    assert_eq!(store.fleet_listing().unwrap(), Some(vec![7, 3]));
+    assert_eq!(store.fleet_listing("k1").unwrap(), Some(vec![7, 3]));
+    // Another key's listing is not this key's.
+    assert_eq!(store.fleet_listing("k2").unwrap(), None);
     // A failed listing later keeps the last complete one.
     store
         .record_error(
@@ -1338,5 +1344,5 @@ fn fleet_listing_is_read_back_from_the_site_list_cursor() {
             utc("2026-11-02T00:00:00Z"),
         )
         .unwrap();
-    assert_eq!(store.fleet_listing().unwrap(), Some(vec![7, 3]));
+    assert_eq!(store.fleet_listing("k1").unwrap(), Some(vec![7, 3]));
 }

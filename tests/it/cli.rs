@@ -411,3 +411,32 @@ fn a_backup_that_does_not_fit_is_exit_4_and_leaves_nothing() {
     assert!(!dest.exists(), "the partial copy was removed");
     integrity_ok(&env.db);
 }
+
+/// The recorded site list belongs to the key that listed it: after the key changes (another
+/// account, perhaps), the next run lists the sites again instead of trusting the old list
+/// until its daily refresh.
+#[test]
+fn a_new_key_lists_its_sites_again() {
+    let mut opts = sim_options();
+    opts.api_keys = vec![KEY.into(), "second-key".into()];
+    let env = TestEnv::with(opts, ConfigSpec::default());
+    let site_lists = || {
+        count_where(
+            &env.conn(),
+            "seh_api_calls",
+            "path = '/sites' AND status = 200",
+        )
+    };
+    env.sync_ok();
+    assert_eq!(site_lists(), 1);
+    env.pass_time(chrono::Duration::minutes(15), &[&env.db]);
+    env.sync_ok();
+    assert_eq!(site_lists(), 1, "same key: the list is not due yet");
+    env.write_config(&ConfigSpec {
+        key: Some("second-key".into()),
+        ..ConfigSpec::default()
+    });
+    env.pass_time(chrono::Duration::minutes(15), &[&env.db]);
+    env.sync_ok();
+    assert_eq!(site_lists(), 2, "a new key lists its sites");
+}
