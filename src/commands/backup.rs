@@ -14,15 +14,11 @@ pub fn run(config: &Config, dest: &Path) -> Outcome {
     // Created here, empty and 0600, so the copy is private from its first byte and an
     // existing file is refused rather than overwritten.
     if let Err(e) = super::create_private(dest) {
-        let exit = if e.kind() == std::io::ErrorKind::AlreadyExists {
-            Exit::Config
+        let (exit, why) = if e.kind() == std::io::ErrorKind::AlreadyExists {
+            let why = "it exists; seh backup never overwrites a file";
+            (Exit::Config, why.to_string())
         } else {
-            Exit::Database
-        };
-        let why = if exit == Exit::Config {
-            "it exists; seh backup never overwrites a file".to_string()
-        } else {
-            e.to_string()
+            (Exit::Database, e.to_string())
         };
         return Err(Fatal::new(
             exit,

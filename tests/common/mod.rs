@@ -195,6 +195,16 @@ pub fn dump_without(c: &Connection, table: &str, skip: &[&str]) -> Vec<String> {
     rows
 }
 
+/// The first column of every row `sql` returns, as text.
+pub fn strings(c: &Connection, sql: &str) -> Vec<String> {
+    c.prepare(sql)
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
 /// A data table without the bookkeeping columns (`updated_at`, `change_seq`).
 pub fn dump(c: &Connection, table: &str) -> Vec<String> {
     dump_without(c, table, &["updated_at", "change_seq"])

@@ -102,13 +102,7 @@ fn the_key_never_appears_in_output_or_database() {
     }
     // Every table as text, and every archived body decompressed.
     let c = env.conn();
-    let tables: Vec<String> = c
-        .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
+    let tables: Vec<String> = strings(&c, "SELECT name FROM sqlite_master WHERE type = 'table'");
     for t in &tables {
         for row in dump_without(&c, t, &[]) {
             for s in [SECRET, WRONG] {
@@ -133,13 +127,7 @@ fn the_key_never_appears_in_output_or_database() {
         }
     }
     // The ledger names the credential only by a non-secret label.
-    let labels: Vec<String> = c
-        .prepare("SELECT DISTINCT credential FROM seh_api_calls")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
+    let labels: Vec<String> = strings(&c, "SELECT DISTINCT credential FROM seh_api_calls");
     assert!(!labels.is_empty());
     for l in labels {
         assert!(!l.contains(&SECRET[..8]) && !l.contains(&WRONG[..8]), "{l}");

@@ -99,13 +99,7 @@ fn pasted_login_and_oauth_harvest_equal_fleet_harvest() {
             |r| r.get(0),
         )
         .unwrap();
-    let refused: Vec<String> = c
-        .prepare("SELECT method || ' ' || path || ' ' || status || ' ' || coalesce(error, '') FROM seh_api_calls WHERE path IN ('/sites', '/alerts') OR status IN (401, 403)")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
+    let refused: Vec<String> = strings(&c, "SELECT method || ' ' || path || ' ' || status || ' ' || coalesce(error, '') FROM seh_api_calls WHERE path IN ('/sites', '/alerts') OR status IN (401, 403)");
     assert_eq!(fleet, 0, "{refused:?}");
     assert!(o.calls(&format!("oauth:site{BERLIN}")) > 5);
     assert!(o.calls(&format!("oauth:site{SYDNEY}")) > 5);
@@ -482,13 +476,10 @@ fn fleet_key_and_grants_each_harvest_their_own_sites() {
     }
     let c = s.conn();
     let one = |sql: &str| -> i64 { c.query_row(sql, [], |r| r.get(0)).unwrap() };
-    let refused: Vec<String> = c
-        .prepare("SELECT credential || ' ' || path || ' ' || status FROM seh_api_calls WHERE status >= 400")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
+    let refused: Vec<String> = strings(
+        &c,
+        "SELECT credential || ' ' || path || ' ' || status FROM seh_api_calls WHERE status >= 400",
+    );
     assert!(refused.is_empty(), "refused calls: {refused:?}");
     assert_eq!(
         one(&format!("SELECT count(*) FROM seh_api_calls WHERE credential = 'key' AND path LIKE '/sites/{DENVER}%'")),
