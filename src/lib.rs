@@ -7,6 +7,7 @@
 pub mod api;
 pub mod budget;
 pub mod cli;
+pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod exit;

@@ -40,6 +40,7 @@ use chrono::{DateTime, Utc};
 
 pub use limiter::Limiter;
 
+use crate::clock::{self, Anchor};
 use crate::model::SiteId;
 
 /// The V2 base URL; configurable so tests and the simulator can stand in for it.
@@ -414,9 +415,12 @@ pub struct Client {
     /// [`Client::server_now`].
     last_server: Option<(DateTime<Utc>, Instant)>,
     time_scale: f64,
-    /// A (server time, local time) pair seen earlier (e.g. by the previous run), from which
-    /// the server's clock is extrapolated until its own `Date` header arrives.
-    clock_anchor: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    /// The server and local clocks read together earlier (e.g. by the previous run), from
+    /// which the server's clock is estimated until its own `Date` header arrives.
+    clock_anchor: Option<Anchor>,
+    /// The server's first `Date` minus the estimate it replaced: how wrong the clock was
+    /// that anything before the first answer was planned on.
+    correction: Option<chrono::Duration>,
     /// Origin of the limiter's clock, which runs at `time_scale` (server time).
     epoch: Instant,
 }
@@ -508,6 +512,7 @@ impl Client {
             },
             epoch: Instant::now(),
             clock_anchor: None,
+            correction: None,
         }
     }
 
@@ -531,31 +536,49 @@ impl Client {
         &self.base_url
     }
 
-    /// The rate headers of the last answered call.
-    /// "Now" on the server's clock, from its last `Date` header plus the time since (the
-    /// local clock until a server answered). A Raspberry Pi has no real-time clock and may
-    /// run with a wrong time; planning and the ledger follow the server instead.
+    /// "Now" on the server's clock: its last `Date` header plus the time since, or before
+    /// any answer the estimate from the stored anchor (see [`crate::clock`]), or the local
+    /// clock when there is neither. A Raspberry Pi has no real-time clock and may run with
+    /// a wrong time; planning and the ledger follow the server instead.
     pub fn server_now(&self) -> DateTime<Utc> {
         match self.last_server {
             Some((date, seen)) => {
                 let elapsed = seen.elapsed().as_secs_f64() * self.time_scale;
                 date + chrono::Duration::milliseconds((elapsed * 1000.0) as i64)
             }
-            None => match self.clock_anchor {
-                Some((server, local)) => {
-                    let elapsed = (Utc::now() - local).num_milliseconds() as f64 * self.time_scale;
-                    server + chrono::Duration::milliseconds(elapsed as i64)
-                }
-                None => Utc::now(),
-            },
+            None => clock::estimate(self.clock_anchor, Utc::now(), self.time_scale),
         }
     }
 
-    /// A (server time, local time) pair seen earlier (e.g. stored by the previous run):
-    /// until the server's own `Date` header arrives, its clock is taken to have advanced
-    /// like ours (times `time_scale`) since.
-    pub fn set_clock_anchor(&mut self, server: DateTime<Utc>, local: DateTime<Utc>) {
-        self.clock_anchor = Some((server, local));
+    /// Whether a server answered this client yet, so [`Client::server_now`] is the
+    /// server's own clock rather than an estimate.
+    pub fn has_server_time(&self) -> bool {
+        self.last_server.is_some()
+    }
+
+    /// How far the first answer's `Date` was from the estimate before it (server minus
+    /// estimate); `None` until a server answered with a `Date`.
+    pub fn clock_correction(&self) -> Option<chrono::Duration> {
+        self.correction
+    }
+
+    /// The server and local clocks as they read now, for the next run to estimate from.
+    pub fn anchor_now(&self) -> Anchor {
+        Anchor {
+            server: self.server_now(),
+            local: Utc::now(),
+        }
+    }
+
+    /// The scale between local and server time (`[api] time_scale`; 1 outside tests).
+    pub fn time_scale(&self) -> f64 {
+        self.time_scale
+    }
+
+    /// Clocks read together earlier (e.g. stored by the previous run): until the server's
+    /// own `Date` header arrives, its clock is estimated from them.
+    pub fn set_clock_anchor(&mut self, anchor: Anchor) {
+        self.clock_anchor = Some(anchor);
     }
 
     /// The limiter's clock: real time sped up by `time_scale`.
@@ -568,6 +591,7 @@ impl Client {
         d.div_f64(self.time_scale)
     }
 
+    /// The rate headers of the last answered call.
     pub fn last_rate(&self) -> RateInfo {
         self.last_rate
     }
@@ -654,6 +678,9 @@ impl Client {
 
             self.last_rate = raw.rate;
             if let Some(d) = raw.server_date {
+                if self.last_server.is_none() {
+                    self.correction = Some(d - self.server_now());
+                }
                 self.last_server = Some((d, Instant::now()));
             }
             let to_boundary = secs_to_minute_boundary(raw.server_date, SystemTime::now());

@@ -78,8 +78,8 @@ fn estimated_now(config: &Config) -> DateTime<Utc> {
     let mut client = token_client(config, Arc::new(AtomicBool::new(false)));
     if config.database.exists() {
         if let Ok(store) = Store::open(&config.database) {
-            if let Ok(Some((server, local))) = store.clock_anchor() {
-                client.set_clock_anchor(server, local);
+            if let Ok(Some(anchor)) = store.clock_anchor() {
+                client.set_clock_anchor(anchor);
             }
         }
     }
@@ -125,7 +125,7 @@ fn login(config: &Config, args: &AuthLoginArgs) -> Outcome {
     }
 
     let state = login::random_state();
-    remember(&store, &state)?;
+    remember(&store, &state, estimated_now(config))?;
     let url = login::authorize_url(&o.authorize_url, &o.client_id, &state);
 
     if let Some(addr) = &args.listen {
@@ -202,10 +202,9 @@ fn login(config: &Config, args: &AuthLoginArgs) -> Outcome {
 }
 
 /// Records a started login's `state` (and forgets day-old ones).
-fn remember(store: &TokenStore, state: &str) -> Result<(), Fatal> {
+fn remember(store: &TokenStore, state: &str, now: DateTime<Utc>) -> Result<(), Fatal> {
     let lock = store.lock().map_err(store_fatal)?;
     let mut tokens = store.load().map_err(store_fatal)?;
-    let now = Utc::now();
     tokens
         .pending
         .retain(|p| now - p.created < Duration::hours(PENDING_TTL_HOURS));
@@ -610,8 +609,8 @@ pub(super) fn harvest_grants(
     // Exhausted credits stop the harvests, not the (free) keep-alive refreshes.
     let harvest = report.fatal != Some(Exit::Credits);
     if config.api_key.is_none() {
-        if let Ok(Some((server, local))) = store.clock_anchor() {
-            client.set_clock_anchor(server, local);
+        if let Ok(Some(anchor)) = store.clock_anchor() {
+            client.set_clock_anchor(anchor);
         }
     }
     let mut http = token_client(config, stop.clone());
@@ -757,8 +756,8 @@ fn harvest_one(
         let (r, _) = Harvester::new(client, store, settings.clone(), stop.clone()).run();
         if attempt == 0 && rejected(&r) {
             // Only the 401 is dropped; its answer need not carry the server's clock.
-            if let Some((server, local)) = anchor {
-                let _ = store.set_clock_anchor(server, local);
+            if let Some(anchor) = anchor {
+                let _ = store.set_clock_anchor(anchor);
             }
             log::info!("site {site}: SolarEdge rejected the access token; refreshing it once");
             rejected_token = Some(fresh.access_token);

@@ -3,8 +3,10 @@
 //! credential (the config's secrets are not even consulted).
 
 use super::{db_fatal, print_out, Outcome};
+use crate::clock;
 use crate::config::Config;
 use crate::exit::Exit;
+use crate::oauth::store::TokenStore;
 use crate::store;
 use chrono::{DateTime, Utc};
 use serde_json::json;
@@ -15,13 +17,16 @@ pub fn run(config: &Config, as_json: bool) -> Outcome {
     let states = store.sync_states().map_err(|e| db_fatal(path, e))?;
     let sites = store.site_rows().map_err(|e| db_fatal(path, e))?;
     let counts = store.row_counts().map_err(|e| db_fatal(path, e))?;
-    // The server's clock as the last run saw it (a Pi may have no RTC).
-    let now = match store.clock_anchor().map_err(|e| db_fatal(path, e))? {
-        Some((server, local)) => {
-            server + (Utc::now() - local) * (config.time_scale.round() as i32).max(1)
-        }
-        None => Utc::now(),
-    };
+    // The server's clock as the last run saw it, advanced by the local clock (a Pi may
+    // have no RTC), never earlier than the last server time seen.
+    let anchor = store.clock_anchor().map_err(|e| db_fatal(path, e))?;
+    let now = clock::estimate(anchor, Utc::now(), config.time_scale);
+    let clock_note = anchor.and_then(|a| a.notable_offset()).map(|off| {
+        format!(
+            "clock: at the last answer {}; seh follows SolarEdge's time",
+            clock::describe_offset(off)
+        )
+    });
     let view = crate::harvest::Harvester::budget_view(&store, config.budget, now)
         .map_err(|e| db_fatal(path, e))?;
     let cycle = view.cycle_start;
@@ -31,6 +36,7 @@ pub fn run(config: &Config, as_json: bool) -> Outcome {
         .map_err(|e| db_fatal(path, e))?
         .filter(|u| *u > now);
     let last_run = store.last_run().map_err(|e| db_fatal(path, e))?;
+    let unlisted = unlisted_sites(config, &store, &sites).map_err(|e| db_fatal(path, e))?;
 
     let name_of = |id: i64| {
         sites
@@ -85,6 +91,11 @@ pub fn run(config: &Config, as_json: bool) -> Outcome {
                 "next_reset": store::fmt_ts(&view.next_reset),
                 "blocked_until": blocked.map(|b| store::fmt_ts(&b)),
             },
+            "clock": {
+                "server_now_estimate": store::fmt_ts(&now),
+                "local_offset_secs": anchor.map(|a| -a.offset().num_seconds()),
+            },
+            "unlisted_sites": unlisted,
             "last_run": last_run.as_ref().and_then(|r| r.finished.as_ref()).map(|f| f.summary.clone()),
             "families": families,
             "tables": tables,
@@ -119,6 +130,16 @@ pub fn run(config: &Config, as_json: bool) -> Outcome {
             out,
             "SolarEdge refused calls for exhausted credits; no calls until {}",
             store::fmt_ts(&b)
+        );
+    }
+    if let Some(note) = &clock_note {
+        outln!(out, "{note}");
+    }
+    for id in &unlisted {
+        outln!(
+            out,
+            "site {id} ({}) is not in the Fleet key's site list: data kept, nothing fetched",
+            name_of(*id)
         );
     }
     match last_run {
@@ -174,6 +195,28 @@ pub fn run(config: &Config, as_json: bool) -> Outcome {
     }
     print_out(&out);
     Ok(Exit::Ok)
+}
+
+/// Stored sites that the key's last listing lacks and no OAuth grant covers: the harvester
+/// skips them (with a warning each run).
+fn unlisted_sites(
+    config: &Config,
+    store: &store::Store,
+    sites: &[store::SiteRow],
+) -> Result<Vec<i64>, store::Error> {
+    let Some(listed) = store.last_listing()? else {
+        return Ok(Vec::new());
+    };
+    let tokens = TokenStore::new(&config.token_store);
+    let granted: Vec<i64> = match tokens.exists().then(|| tokens.load()) {
+        Some(Ok(t)) => t.grants.iter().map(|g| g.site_id).collect(),
+        _ => Vec::new(),
+    };
+    Ok(sites
+        .iter()
+        .map(|s| s.site_id)
+        .filter(|id| !listed.contains(id) && !granted.contains(id))
+        .collect())
 }
 
 /// Gaps recorded on a series cursor (ranges the API returned no buckets for).

@@ -4,6 +4,7 @@
 use super::{build_client, db_fatal, lock_run, open_store, Fatal, Outcome};
 use crate::api::CallRecord;
 use crate::cli::SyncArgs;
+use crate::clock;
 use crate::config::{AlertSource, Config};
 use crate::exit::Exit;
 use crate::harvest::{Family, Harvester, Settings};
@@ -15,6 +16,7 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
 pub fn run(config: &Config, args: &SyncArgs) -> Outcome {
     let settings = settings(config, args)?;
@@ -56,9 +58,14 @@ pub fn run(config: &Config, args: &SyncArgs) -> Outcome {
         }
     }));
 
-    let started = Utc::now();
+    // Run times follow the server's clock like the ledger (a Pi may have no RTC): the
+    // estimate from the last run now, restamped at the end with what the server said.
+    let anchor = store
+        .clock_anchor()
+        .map_err(|e| db_fatal(&config.database, e))?;
+    let started_local = Instant::now();
     let run_id = store
-        .begin_run(started)
+        .begin_run(clock::estimate(anchor, Utc::now(), config.time_scale))
         .map_err(|e| db_fatal(&config.database, e))?;
     let (mut report, plan) = if oauth_only {
         (crate::harvest::report::Report::default(), None)
@@ -80,7 +87,11 @@ pub fn run(config: &Config, args: &SyncArgs) -> Outcome {
     }
     let exit = report.exit();
     let (calls, credits) = spent.get();
-    let secs = (Utc::now() - started).num_milliseconds() as f64 / 1000.0;
+    let elapsed = started_local.elapsed();
+    let secs = elapsed.as_secs_f64();
+    let finished_at = client.server_now();
+    let started_at =
+        finished_at - Duration::milliseconds((secs * 1000.0 * client.time_scale()).round() as i64);
     let summary = format!(
         "sync: {calls} calls, {credits} credits, {} rows in {secs:.1} s; {} failed, exit {}",
         report.rows,
@@ -88,14 +99,17 @@ pub fn run(config: &Config, args: &SyncArgs) -> Outcome {
         exit.code()
     );
     let finished = RunSummary {
-        finished_at: Utc::now(),
+        finished_at,
         exit_code: i32::from(exit.code()),
         calls,
         credits,
         rows: report.rows as i64,
         summary: summary.clone(),
     };
-    if let Err(e) = store.finish_run(run_id, &finished) {
+    if let Err(e) = store
+        .restamp_run(run_id, started_at)
+        .and_then(|()| store.finish_run(run_id, &finished))
+    {
         log::warn!("could not record the run: {e}");
     }
     match exit {

@@ -21,6 +21,7 @@ use planner::{Cursor, Plan, PlanInput, Priority, SiteInput, Task};
 
 use crate::api::{self, Client, Fetched};
 use crate::budget::{Budget, BudgetView};
+use crate::clock;
 use crate::exit::Exit;
 use crate::model::{Resolution, SiteId};
 use crate::store::{self, RawResponse, Store, SyncState, FLEET_SITE_ID};
@@ -74,6 +75,9 @@ pub enum StepError {
     Api(api::Error),
     Apply(family::ApplyError),
     Store(store::Error),
+    /// The one call allowed while the credits are blocked was made and did not lift the
+    /// block: no further call this run.
+    CreditsBlocked,
 }
 
 impl std::fmt::Display for StepError {
@@ -82,6 +86,9 @@ impl std::fmt::Display for StepError {
             StepError::Api(e) => e.fmt(f),
             StepError::Apply(e) => e.fmt(f),
             StepError::Store(e) => e.fmt(f),
+            StepError::CreditsBlocked => {
+                f.write_str("no further calls while the monthly credits are blocked")
+            }
         }
     }
 }
@@ -107,7 +114,9 @@ impl StepError {
     pub fn fatal(&self) -> Option<Exit> {
         match self {
             StepError::Api(api::Error::Interrupted) => Some(Exit::Interrupted),
-            StepError::Api(api::Error::CreditsExhausted { .. }) => Some(Exit::Credits),
+            StepError::Api(api::Error::CreditsExhausted { .. }) | StepError::CreditsBlocked => {
+                Some(Exit::Credits)
+            }
             StepError::Api(api::Error::Unauthorized { .. } | api::Error::Gone) => {
                 Some(Exit::Config)
             }
@@ -156,6 +165,26 @@ enum Next {
     Replan,
 }
 
+/// While credits are blocked, at most one call every this long checks whether SolarEdge
+/// still refuses (a misread 429 would otherwise mean a month of silence).
+pub const PROBE_EVERY: Duration = Duration::hours(3);
+
+/// A family whose calls fail on the server's side this many times in a row (each after
+/// the client's own retries) is left alone for the rest of the run: an outage of one
+/// endpoint must not be paid for window by window.
+pub const SERVER_ERRORS_IN_A_ROW: u32 = 3;
+
+/// The state of the one call that tests a credit block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Probe {
+    /// No block, or it was lifted.
+    None,
+    /// The next call tests the block.
+    Pending,
+    /// It was made and did not lift the block.
+    Spent,
+}
+
 /// Stored JSON of `seh_sync_state.extra` for series: detected gaps.
 fn gaps_of(st: &SyncState) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
     st.extra
@@ -196,8 +225,17 @@ pub struct Harvester<'a> {
     /// Series that failed this run: their remaining windows are skipped so the cursor
     /// stays contiguous.
     failed_series: BTreeSet<(SiteId, Family, Resolution)>,
-    /// Whether this run stored the server clock yet (see `get`).
+    /// Whether this run learned the server's clock yet (see `note_server_clock`).
     clock_stored: bool,
+    /// The server's first answer showed that the current plan rests on a clock estimate
+    /// that is more than [`clock::TOLERANCE`] off: plan again before the next call.
+    clock_jumped: bool,
+    /// A credit block is being tested with one call (see `credit_block`).
+    probe: Probe,
+    /// Server-side failures (5xx, network) in a row per family, and the families given up
+    /// for the rest of the run after [`SERVER_ERRORS_IN_A_ROW`] of them.
+    server_errors: BTreeMap<Family, u32>,
+    given_up: BTreeSet<Family>,
     pub report: Report,
     /// The plan of the last planning round, for the summary.
     pub plan: Option<Plan>,
@@ -218,6 +256,10 @@ impl<'a> Harvester<'a> {
             facts: BTreeMap::new(),
             failed_series: BTreeSet::new(),
             clock_stored: false,
+            clock_jumped: false,
+            probe: Probe::None,
+            server_errors: BTreeMap::new(),
+            given_up: BTreeSet::new(),
             report: Report::default(),
             plan: None,
         }
@@ -251,8 +293,8 @@ impl<'a> Harvester<'a> {
 
     /// What the next run would do, without any call: for `seh plan`.
     pub fn preview(mut self) -> Result<(PlanInput, Plan), Exit> {
-        if let Ok(Some((server, local))) = self.store.clock_anchor() {
-            self.client.set_clock_anchor(server, local);
+        if let Ok(Some(anchor)) = self.store.clock_anchor() {
+            self.client.set_clock_anchor(anchor);
         }
         let mut ids = self.known_sites()?;
         ids.retain(|id| self.wants_site(*id));
@@ -266,12 +308,18 @@ impl<'a> Harvester<'a> {
     }
 
     fn run_inner(&mut self) -> Result<(), Exit> {
-        if let Ok(Some((server, local))) = self.store.clock_anchor() {
-            self.client.set_clock_anchor(server, local);
+        if let Ok(Some(anchor)) = self.store.clock_anchor() {
+            self.client.set_clock_anchor(anchor);
+            if let Some(off) = anchor.notable_offset() {
+                log::debug!("clock: at the last answer {}", clock::describe_offset(off));
+            }
         }
+        self.store
+            .set_clock(self.client.anchor_now(), self.client.time_scale());
         let result = self.run_planned();
-        let (server, local) = (self.client.server_now(), Utc::now());
-        if let Err(e) = self.store.set_clock_anchor(server, local) {
+        // Without an answer this run, this keeps the estimate (never earlier than the last
+        // known server time) for the next run.
+        if let Err(e) = self.store.set_clock_anchor(self.client.anchor_now()) {
             log::debug!("could not store the server clock: {e}");
         }
         result
@@ -297,18 +345,12 @@ impl<'a> Harvester<'a> {
     }
 
     fn run_planned(&mut self) -> Result<(), Exit> {
-        let now = self.now();
-        if let Some(until) = self.store.credits_blocked_until().map_err(Self::db)? {
-            if now < until {
-                log::error!(
-                    "the monthly API credits are exhausted; seh makes no calls until they renew at {}",
-                    store::fmt_ts(&until)
-                );
-                return Err(Exit::Credits);
-            }
-        }
+        self.credit_block()?;
         self.discover()?;
         for _round in 0..8 {
+            // This plan rests on the best clock known now; only a later first answer can
+            // show that it was a wrong estimate.
+            self.clock_jumped = false;
             let input = self.plan_input()?;
             let plan = planner::plan(&input);
             log::info!(
@@ -340,6 +382,77 @@ impl<'a> Harvester<'a> {
             }
         }
         Ok(())
+    }
+
+    /// Whether a recorded credit block still holds, judged on the server's clock (the
+    /// estimate until the first answer). A block whose renewal has passed is lifted. A
+    /// block can also be wrong (a 429 misread, or a server that changed its mind), so
+    /// while it holds one call is allowed every [`PROBE_EVERY`]: an answer lifts it.
+    fn credit_block(&mut self) -> Result<(), Exit> {
+        let Some(until) = self.store.credits_blocked_until().map_err(Self::db)? else {
+            return Ok(());
+        };
+        let now = self.now();
+        if now >= until {
+            log::info!(
+                "the monthly API credits renewed at {}; fetching resumes",
+                store::fmt_ts(&until)
+            );
+            return self.store.clear_credits_block().map_err(Self::db);
+        }
+        let last = self.store.last_call_at().map_err(Self::db)?;
+        if let Some(next) = last.map(|l| l + PROBE_EVERY).filter(|p| now < *p) {
+            log::error!(
+                "the monthly API credits are exhausted; seh makes no calls until they renew at {} \
+                 (one call at {} checks whether SolarEdge still refuses)",
+                store::fmt_ts(&until),
+                store::fmt_ts(&next)
+            );
+            return Err(Exit::Credits);
+        }
+        log::warn!(
+            "the monthly API credits were exhausted until {}; one call checks whether SolarEdge \
+             still refuses",
+            store::fmt_ts(&until)
+        );
+        self.probe = Probe::Pending;
+        Ok(())
+    }
+
+    /// After every answer: the first one of the run gives the server's clock. Stored at
+    /// once (a run killed later must still leave the next one a clock to plan on), used
+    /// for the times seh writes, and compared with the estimate the plan was made on.
+    fn note_server_clock(&mut self) {
+        if self.clock_stored || !self.client.has_server_time() {
+            return;
+        }
+        self.clock_stored = true;
+        let anchor = self.client.anchor_now();
+        self.store.set_clock(anchor, self.client.time_scale());
+        if let Err(e) = self.store.set_clock_anchor(anchor) {
+            log::debug!("could not store the server clock: {e}");
+        }
+        if let Some(c) = self.client.clock_correction() {
+            if c.abs() > clock::TOLERANCE {
+                let way = if c > Duration::zero() {
+                    "behind"
+                } else {
+                    "ahead of"
+                };
+                log::warn!(
+                    "seh's clock estimate was {} {way} SolarEdge's (the local clock changed since \
+                     the last run); planning on SolarEdge's time",
+                    clock::human(c)
+                );
+                self.clock_jumped = true;
+            }
+        }
+    }
+
+    /// A family of a site succeeded: record it, and its server failures in a row end.
+    fn succeeded(&mut self, site: SiteId, fam: Family) {
+        self.server_errors.remove(&fam);
+        self.report.ok(site, fam);
     }
 
     fn check_stop(&self) -> Result<(), Exit> {
@@ -376,6 +489,18 @@ impl<'a> Harvester<'a> {
             return Err(exit);
         }
         log::warn!("site {site} {}: {e}", fam.name());
+        if let StepError::Api(api::Error::Server { .. } | api::Error::Transport { .. }) = &e {
+            let n = self.server_errors.entry(fam).or_default();
+            *n += 1;
+            if *n >= SERVER_ERRORS_IN_A_ROW && self.given_up.insert(fam) {
+                log::warn!(
+                    "{}: {n} server failures in a row; no more {} calls this run (the next run \
+                     tries again)",
+                    fam.name(),
+                    fam.name()
+                );
+            }
+        }
         let now = self.now();
         let msg = e.to_string();
         self.store
@@ -390,20 +515,26 @@ impl<'a> Harvester<'a> {
         if self.stop.load(Ordering::SeqCst) {
             return Err(StepError::Api(api::Error::Interrupted));
         }
-        let f = self.client.get(path, query).map_err(StepError::Api)?;
-        self.report.calls += 1;
-        // Store the server clock at its first answer, not only when the run ends: a run
-        // killed later must still leave the next one a clock to plan on (without it the
-        // next plan rests on the local clock, which may be hours off).
-        if !self.clock_stored {
-            self.clock_stored = true;
-            if let Err(e) = self
-                .store
-                .set_clock_anchor(self.client.server_now(), Utc::now())
-            {
-                log::debug!("could not store the server clock: {e}");
+        if self.probe == Probe::Spent {
+            return Err(StepError::CreditsBlocked);
+        }
+        let result = self.client.get(path, query);
+        self.note_server_clock();
+        if self.probe == Probe::Pending {
+            match &result {
+                Ok(_) => {
+                    log::info!("SolarEdge answered again; the credit block is lifted");
+                    self.probe = Probe::None;
+                    self.store.clear_credits_block()?;
+                }
+                // Not an answer either way: the next run asks again.
+                Err(api::Error::Interrupted) => {}
+                // A new 429 renews the block (`failed`); anything else keeps it.
+                Err(_) => self.probe = Probe::Spent,
             }
         }
+        let f = result.map_err(StepError::Api)?;
+        self.report.calls += 1;
         Ok(f)
     }
 
@@ -477,6 +608,21 @@ impl<'a> Harvester<'a> {
             None => self.known_sites()?,
         };
         if let Some(listed) = &listing {
+            // A site harvested before that the key no longer lists (moved to another
+            // account, or access withdrawn) keeps its data but gets no calls; say so on
+            // every run, not only the first, so it cannot go quiet unnoticed.
+            for id in self.known_sites()? {
+                if !listed.contains(&id)
+                    && !self.settings.grant_sites.contains(&id)
+                    && self.wants_site(id)
+                {
+                    log::warn!(
+                        "site {id} is no longer in the Fleet key's site list; its data is kept \
+                         and nothing new is fetched (add it to [sites] exclude to silence this)"
+                    );
+                    self.report.skip(id, "not in the key's site list");
+                }
+            }
             for id in &self.settings.include {
                 if !listed.contains(id) && !self.settings.grant_sites.contains(id) {
                     log::warn!(
@@ -734,6 +880,9 @@ impl<'a> Harvester<'a> {
                 log::warn!("this cycle's usable credits are spent; the rest waits for the reset");
                 return Ok(Next::Continue);
             }
+            if self.given_up.contains(&task_family(task)) {
+                continue;
+            }
             match task {
                 Task::Window {
                     site,
@@ -763,6 +912,9 @@ impl<'a> Harvester<'a> {
                     }
                 }
             }
+            if self.clock_jumped {
+                return Ok(Next::Replan);
+            }
         }
         Ok(Next::Continue)
     }
@@ -785,7 +937,7 @@ impl<'a> Harvester<'a> {
         let mut st = self.state(id, fam, Some(res))?;
         match self.series_window(fam, id, res, tz, w, &mut st) {
             Ok(_) => {
-                self.report.ok(id, fam);
+                self.succeeded(id, fam);
                 Ok(Next::Continue)
             }
             Err(StepError::Api(api::Error::BadRequest {
@@ -841,6 +993,18 @@ impl<'a> Harvester<'a> {
         };
         let f = self.get(&path, &query)?;
         let now = self.now();
+        if w.to > now + clock::TOLERANCE {
+            // Planned on a clock estimate that the answer showed to be ahead: the window
+            // reaches into what does not exist yet. Its rows are fetched again by the plan
+            // made on the server's time; none of it may look fetched.
+            log::debug!(
+                "site {id} {}: window {}..{} lies after the server's time; not stored",
+                fam.name(),
+                store::fmt_ts(&w.from),
+                store::fmt_ts(&w.to)
+            );
+            return Ok(0);
+        }
         // The settle boundary from the server's clock as known after this answer, not from
         // the plan: a plan made before the first answer of a run rests on an extrapolated
         // clock (stored anchor or local time) and may be hours ahead; a cursor moved past
@@ -869,7 +1033,11 @@ impl<'a> Harvester<'a> {
             }
         }
         set_gaps(&mut next, &gaps);
-        next.last_success = Some(now);
+        // A window planned on a clock estimate that this answer corrected does not make
+        // the series fresh: the plan made on the server's time fetches up to its now.
+        if !self.clock_jumped {
+            next.last_success = Some(now);
+        }
         let rows = self.store(fam, Some(id), &query, &f, |tx, rows| {
             next.rows_last_run = Some(rows as i64);
             tx.set_sync_state(&next)
@@ -893,6 +1061,11 @@ impl<'a> Harvester<'a> {
                 &query,
             )
             .and_then(|f| {
+                if to > self.now() + clock::TOLERANCE {
+                    // Planned on a clock estimate that the answer showed to be ahead.
+                    log::debug!("site {id} lifetime energy: asked up to {to}, after the server's time; not stored");
+                    return Ok(0);
+                }
                 let mut s = st.clone();
                 s.covered_from = Some(from);
                 s.covered_to = Some(to);
@@ -915,6 +1088,11 @@ impl<'a> Harvester<'a> {
         let query = api::overview::day_query(day, tz);
         let result = self.get(&api::overview::path(id), &query).and_then(|f| {
             let now = self.now();
+            if day > api::time::local_day_of(now, tz) {
+                // Planned on a clock estimate that was ahead: the day has not begun.
+                log::debug!("site {id} overview: {day} has not begun on the server; not stored");
+                return Ok(0);
+            }
             let mut s = st.clone();
             s.covered_to =
                 plan::overview_advance(st.covered_to, day, now, self.settings.settle, tz);
@@ -929,7 +1107,7 @@ impl<'a> Harvester<'a> {
         });
         match result {
             Ok(_) => {
-                self.report.ok(id, Family::Overview);
+                self.succeeded(id, Family::Overview);
                 Ok(())
             }
             Err(e) => self.failed(id, Family::Overview, None, e),
@@ -996,7 +1174,7 @@ impl<'a> Harvester<'a> {
                         self.facts.insert(id, fresh);
                     }
                 }
-                self.report.ok(id, fam);
+                self.succeeded(id, fam);
                 Ok(())
             }
             Err(e) => self.failed(id, fam, None, e),
@@ -1048,11 +1226,22 @@ impl<'a> Harvester<'a> {
                 st.last_success = Some(self.now());
                 st.rows_last_run = Some(rows as i64);
                 self.store.set_sync_state(&st).map_err(Self::db)?;
-                self.report.ok(FLEET_SITE_ID, Family::FleetAlerts);
+                self.succeeded(FLEET_SITE_ID, Family::FleetAlerts);
                 Ok(())
             }
             Err(e) => self.failed(FLEET_SITE_ID, Family::FleetAlerts, None, e),
         }
+    }
+}
+
+/// The family a task fetches.
+fn task_family(task: &Task) -> Family {
+    match task {
+        Task::Window { family, .. } | Task::Site { family, .. } => *family,
+        Task::Total { .. } => Family::Energy,
+        Task::Overview { .. } => Family::Overview,
+        Task::FleetAlerts => Family::FleetAlerts,
+        Task::SiteList => Family::Sites,
     }
 }
 

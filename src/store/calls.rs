@@ -83,6 +83,15 @@ impl Store {
             .ctx("sum api calls")
     }
 
+    /// When the latest call of the ledger was made (server time), if any.
+    pub fn last_call_at(&self) -> Result<Option<DateTime<Utc>>, Error> {
+        let at: Option<String> = self
+            .conn
+            .query_row("SELECT MAX(at) FROM seh_api_calls", [], |r| r.get(0))
+            .ctx("read the last api call")?;
+        Ok(at.as_deref().and_then(super::parse_ts))
+    }
+
     /// Opens a run; returns its id for [`Store::finish_run`].
     pub fn begin_run(&mut self, started_at: DateTime<Utc>) -> Result<i64, Error> {
         self.conn
@@ -92,6 +101,18 @@ impl Store {
             )
             .ctx("begin run")?;
         Ok(self.conn.last_insert_rowid())
+    }
+
+    /// Moves a run's start: the estimate it began with may have been corrected by the
+    /// server's clock since (see [`crate::clock`]).
+    pub fn restamp_run(&mut self, run_id: i64, started_at: DateTime<Utc>) -> Result<(), Error> {
+        self.conn
+            .execute(
+                "UPDATE seh_runs SET started_at = ?2 WHERE run_id = ?1",
+                params![run_id, fmt_ts(&started_at)],
+            )
+            .ctx("restamp run")?;
+        Ok(())
     }
 
     /// Closes a run with its outcome.

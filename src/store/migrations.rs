@@ -19,10 +19,16 @@ pub(crate) struct Migration {
 }
 
 /// Every migration, in order. A tidy test checks this list against the folders.
-pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
-    name: "01-initial",
-    up: include_str!("../../migrations/sqlite/01-initial/up.sql"),
-}];
+pub(crate) const MIGRATIONS: &[Migration] = &[
+    Migration {
+        name: "01-initial",
+        up: include_str!("../../migrations/sqlite/01-initial/up.sql"),
+    },
+    Migration {
+        name: "02-sync-status-unavailable",
+        up: include_str!("../../migrations/sqlite/02-sync-status-unavailable/up.sql"),
+    },
+];
 
 /// The schema version this binary writes; a database with a larger `user_version` is
 /// refused with [`Error::TooNew`].

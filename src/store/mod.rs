@@ -30,6 +30,7 @@ use std::fmt;
 use std::path::Path;
 use std::time::Duration;
 
+use crate::clock::Anchor;
 use chrono::{DateTime, Utc};
 use rusqlite::{ffi, Connection, OpenFlags, TransactionBehavior};
 
@@ -251,6 +252,10 @@ pub(crate) fn upsert_sql(table: &str, key: &[&str], cols: &[&str]) -> String {
 /// The local database: one connection, migrated to [`KNOWN_VERSION`] on open.
 pub struct Store {
     conn: Connection,
+    /// The server clock the harvester learned, so that `updated_at` and the other times
+    /// seh writes follow the same clock as the ledger (see [`crate::clock`]); the local
+    /// clock until set.
+    clock: Option<(Anchor, f64)>,
 }
 
 impl fmt::Debug for Store {
@@ -312,12 +317,26 @@ impl Store {
         // Enough for every statement of every module, so none is re-prepared per batch.
         conn.set_prepared_statement_cache_capacity(64);
         migrations::migrate(&mut conn)?;
-        Ok(Store { conn })
+        Ok(Store { conn, clock: None })
     }
 
     /// The schema version (`PRAGMA user_version`) of the open database.
     pub fn schema_version(&self) -> Result<i64, Error> {
         migrations::user_version(&self.conn)
+    }
+
+    /// Follow the server's clock from `anchor` on, with local time running `scale` times
+    /// slower than the server's (`[api] time_scale`, 1 outside tests).
+    pub fn set_clock(&mut self, anchor: Anchor, scale: f64) {
+        self.clock = Some((anchor, scale));
+    }
+
+    /// "Now" for the times seh writes: the server's clock as last learned, else local.
+    pub fn now(&self) -> DateTime<Utc> {
+        match self.clock {
+            Some((anchor, scale)) => crate::clock::estimate(Some(anchor), Utc::now(), scale),
+            None => Utc::now(),
+        }
     }
 
     /// Runs `f` in one write transaction (`BEGIN IMMEDIATE`), committing when it returns
@@ -330,13 +349,14 @@ impl Store {
     where
         E: From<Error>,
     {
+        let now = fmt_ts(&self.now());
         let inner = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .ctx("begin write transaction")?;
         let mut tx = Tx {
             tx: inner,
-            now: fmt_ts(&Utc::now()),
+            now,
             seq: None,
         };
         // Dropping `tx` on the error path rolls back.

@@ -3,6 +3,7 @@
 //! transaction.
 
 use super::{Context, Error, Store, SyncState};
+use crate::clock::Anchor;
 use crate::model::{Resolution, SiteId};
 use chrono::{DateTime, Utc};
 
@@ -86,13 +87,12 @@ impl Store {
     pub fn set_learned_window(&mut self, res: Resolution, secs: i64) -> Result<(), Error> {
         let mut st = SyncState::new(super::FLEET_SITE_ID, WINDOW_FAMILY, Some(res));
         st.extra = Some(serde_json::json!({ "max_secs": secs }).to_string());
-        st.last_success = Some(Utc::now());
+        st.last_success = Some(self.now());
         self.set_sync_state(&st)
     }
 
-    /// The server's time and the local time at the same moment, as the last run saw them.
-    #[allow(clippy::type_complexity)]
-    pub fn clock_anchor(&self) -> Result<Option<(DateTime<Utc>, DateTime<Utc>)>, Error> {
+    /// The server's time and the local time at the same moment, as last seen.
+    pub fn clock_anchor(&self) -> Result<Option<Anchor>, Error> {
         let st = self.get_sync_state(super::FLEET_SITE_ID, CLOCK_FAMILY, None)?;
         let v = st
             .and_then(|s| s.extra)
@@ -104,18 +104,27 @@ impl Store {
                 .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
                 .map(|t| t.with_timezone(&Utc))
         };
-        Ok(get("server").zip(get("local")))
+        Ok(get("server")
+            .zip(get("local"))
+            .map(|(server, local)| Anchor { server, local }))
     }
 
-    pub fn set_clock_anchor(
-        &mut self,
-        server: DateTime<Utc>,
-        local: DateTime<Utc>,
-    ) -> Result<(), Error> {
+    pub fn set_clock_anchor(&mut self, anchor: Anchor) -> Result<(), Error> {
         let mut st = SyncState::new(super::FLEET_SITE_ID, CLOCK_FAMILY, None);
         // Milliseconds: a sped-up test server would otherwise drift by whole seconds.
         let f = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-        st.extra = Some(serde_json::json!({ "server": f(server), "local": f(local) }).to_string());
+        st.extra = Some(
+            serde_json::json!({ "server": f(anchor.server), "local": f(anchor.local) }).to_string(),
+        );
+        st.last_success = Some(anchor.server);
+        self.set_sync_state(&st)
+    }
+
+    /// Forgets a credit block: its renewal date passed on the server's clock, or SolarEdge
+    /// answered again.
+    pub fn clear_credits_block(&mut self) -> Result<(), Error> {
+        let mut st = SyncState::new(super::FLEET_SITE_ID, BUDGET_FAMILY, None);
+        st.last_success = Some(self.now());
         self.set_sync_state(&st)
     }
 
@@ -136,7 +145,7 @@ impl Store {
         let mut st = SyncState::new(super::FLEET_SITE_ID, BUDGET_FAMILY, None);
         st.extra = Some(serde_json::json!({ "blocked_until": super::fmt_ts(&until) }).to_string());
         st.last_error = Some("monthly API credits exhausted".into());
-        st.last_error_at = Some(Utc::now());
+        st.last_error_at = Some(self.now());
         self.set_sync_state(&st)
     }
 
@@ -152,6 +161,20 @@ impl Store {
             if v.get("key")?.as_str()? != key_tag {
                 return None;
             }
+            (v.get("site_ids")?.as_array()?.iter())
+                .map(serde_json::Value::as_i64)
+                .collect()
+        }))
+    }
+
+    /// The site ids of the last complete `/sites` listing, whichever key made it; for
+    /// `status`, which shows what the harvester skips without consulting the key.
+    pub fn last_listing(&self) -> Result<Option<Vec<SiteId>>, Error> {
+        let extra = self
+            .get_sync_state(super::FLEET_SITE_ID, SITE_LIST_FAMILY, None)?
+            .and_then(|s| s.extra);
+        Ok(extra.and_then(|e| {
+            let v: serde_json::Value = serde_json::from_str(&e).ok()?;
             (v.get("site_ids")?.as_array()?.iter())
                 .map(serde_json::Value::as_i64)
                 .collect()

@@ -1049,6 +1049,21 @@ fn sync_state_round_trip_and_errors() {
         )
         .unwrap();
     assert_eq!(failing, 1);
+    // A family the API tier does not offer is unavailable, not failing.
+    let mut pf = SyncState::new(1, "power_flow", None);
+    pf.last_error = Some("power flow needs a higher API tier".into());
+    pf.last_error_at = Some(at);
+    pf.extra = Some(r#"{"tier_denied":"0123456789abcdef"}"#.into());
+    store.set_sync_state(&pf).unwrap();
+    let (failing, unavailable): (i64, i64) = store
+        .conn
+        .query_row(
+            "SELECT failing, unavailable FROM v_seh_sync_status WHERE family = 'power_flow'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((failing, unavailable), (0, 1));
 
     // Inside a transaction the cursor is read back as written so far.
     write(&mut store, |tx| {

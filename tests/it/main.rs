@@ -10,6 +10,7 @@ mod harness;
 mod truth;
 
 mod cli;
+mod clock;
 mod crash;
 mod faults;
 mod incremental;
