@@ -402,3 +402,29 @@ fn a_full_disk_is_exit_4_and_the_next_run_resumes() {
     );
     rerun_clean(&env, &db, &db_s);
 }
+
+#[test]
+fn an_endpoint_outage_is_not_paid_for_day_by_day() {
+    let env = fault_env();
+    let (db, db_s) = case_db(&env, "outage");
+    // `/overview` answers 500 for every site and day: three failures in a row end the
+    // family for this run (each one after the client's own retries).
+    let out = sync_with_fault(&env, &db_s, "*/overview=500");
+    out.expect(1);
+    assert!(out.stderr.contains("server failures in a row"), "{out}");
+    let c = open_db(&db);
+    let failed = count_where(
+        &c,
+        "seh_api_calls",
+        "path LIKE '%/overview' AND status = 500",
+    );
+    // Three sites with four overview days each would be twelve failed days; three days
+    // with at most three attempts each (max_retries = 2) is the bound.
+    assert!(failed <= 9, "{failed} failed overview calls\n{out}");
+    // The other families were harvested as usual, and the next run tries again.
+    let checked = assert_truth(&env, &db);
+    checked.assert_qh_up_to(t0());
+    let out = env.seh_env(&["sync"], &[("SEH_DATABASE", &db_s)]);
+    out.expect(0);
+    assert!(count(&open_db(&db), "seh_overview") > 0, "{out}");
+}

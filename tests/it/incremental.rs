@@ -248,3 +248,42 @@ fn second_run_changes_nothing_and_a_later_run_fills_late_quarter_hours() {
         .unwrap();
     assert_eq!(parse_ts(&ct), later - Duration::hours(3));
 }
+
+#[test]
+fn a_site_that_leaves_the_keys_account_is_named_on_every_run_and_in_status() {
+    // The key's account held the whole fleet; now it lists Berlin and Sydney only (the
+    // same database, the key moved to a simulator whose key sees two sites).
+    let before = TestEnv::new();
+    before.sync_ok();
+    let mut opts = sim_options();
+    opts.key_sites = Some(vec![BERLIN, SYDNEY]);
+    let env = TestEnv::with(opts, ConfigSpec::default());
+    std::fs::copy(&before.db, &env.db).unwrap();
+    for run in 0..2 {
+        env.pass_time(Duration::minutes(15), &[&env.db]);
+        let mark = max_id(&open_db(&env.db), "seh_api_calls");
+        let out = env.sync_ok();
+        assert!(
+            out.stderr.contains(&format!(
+                "site {DENVER} is no longer in the Fleet key's site list"
+            )),
+            "run {run}: not named\n{out}"
+        );
+        // No call for it.
+        let c = open_db(&env.db);
+        let denver = count_where(
+            &c,
+            "seh_api_calls",
+            &format!("id > {mark} AND path LIKE '%/{DENVER}%'"),
+        );
+        assert_eq!(denver, 0, "{out}");
+    }
+    let status = env.seh(&["status"]);
+    status.expect(0);
+    assert!(
+        status.stdout.contains(&format!(
+            "site {DENVER} (Cedar Ridge Denver) is not in the Fleet key's site list"
+        )),
+        "{status}"
+    );
+}
