@@ -37,6 +37,9 @@ pub fn run(config: &Config, as_json: bool) -> Outcome {
         .filter(|u| *u > now);
     let last_run = store.last_run().map_err(|e| db_fatal(path, e))?;
     let unlisted = unlisted_sites(config, &store, &sites).map_err(|e| db_fatal(path, e))?;
+    let (unreadable, newest_unreadable) = store
+        .unreadable_responses()
+        .map_err(|e| db_fatal(path, e))?;
 
     let name_of = |id: i64| {
         sites
@@ -96,6 +99,7 @@ pub fn run(config: &Config, as_json: bool) -> Outcome {
                 "local_offset_secs": anchor.map(|a| -a.offset().num_seconds()),
             },
             "unlisted_sites": unlisted,
+            "unreadable_responses": unreadable,
             "last_run": last_run.as_ref().and_then(|r| r.finished.as_ref()).map(|f| f.summary.clone()),
             "families": families,
             "tables": tables,
@@ -134,6 +138,16 @@ pub fn run(config: &Config, as_json: bool) -> Outcome {
     }
     if let Some(note) = &clock_note {
         outln!(out, "{note}");
+    }
+    if unreadable > 0 {
+        outln!(
+            out,
+            "{unreadable} archived responses seh could not read (kept; `seh reprocess` retries \
+             them after an update)"
+        );
+        if let Some(newest) = &newest_unreadable {
+            outln!(out, "  newest: {newest}");
+        }
     }
     for id in &unlisted {
         outln!(

@@ -232,6 +232,8 @@ pub struct Harvester<'a> {
     clock_jumped: bool,
     /// A credit block is being tested with one call (see `credit_block`).
     probe: Probe,
+    /// The run started from a stored clock anchor (not a first run).
+    had_anchor: bool,
     /// Server-side failures (5xx, network) in a row per family, and the families given up
     /// for the rest of the run after [`SERVER_ERRORS_IN_A_ROW`] of them.
     server_errors: BTreeMap<Family, u32>,
@@ -258,6 +260,7 @@ impl<'a> Harvester<'a> {
             clock_stored: false,
             clock_jumped: false,
             probe: Probe::None,
+            had_anchor: false,
             server_errors: BTreeMap::new(),
             given_up: BTreeSet::new(),
             report: Report::default(),
@@ -310,6 +313,7 @@ impl<'a> Harvester<'a> {
     fn run_inner(&mut self) -> Result<(), Exit> {
         if let Ok(Some(anchor)) = self.store.clock_anchor() {
             self.client.set_clock_anchor(anchor);
+            self.had_anchor = true;
             if let Some(off) = anchor.notable_offset() {
                 log::debug!("clock: at the last answer {}", clock::describe_offset(off));
             }
@@ -433,7 +437,18 @@ impl<'a> Harvester<'a> {
             log::debug!("could not store the server clock: {e}");
         }
         if let Some(c) = self.client.clock_correction() {
-            if c.abs() > clock::TOLERANCE {
+            if c.abs() > clock::TOLERANCE && !self.had_anchor {
+                // A first run planned nothing before this answer: only worth a note.
+                log::info!(
+                    "the local clock is {} {} SolarEdge's; seh follows SolarEdge's time",
+                    clock::human(c),
+                    if c > Duration::zero() {
+                        "behind"
+                    } else {
+                        "ahead of"
+                    }
+                );
+            } else if c.abs() > clock::TOLERANCE {
                 let way = if c > Duration::zero() {
                     "behind"
                 } else {
@@ -539,7 +554,8 @@ impl<'a> Harvester<'a> {
     }
 
     /// Archive `f`, derive its rows and run `cursor` (which updates sync state) in one
-    /// transaction. Returns rows inserted or changed.
+    /// transaction. Returns rows inserted or changed. A body the parser rejects is kept
+    /// all the same (see [`Harvester::keep_unreadable`]).
     fn store(
         &mut self,
         fam: Family,
@@ -548,25 +564,52 @@ impl<'a> Harvester<'a> {
         f: &Fetched,
         cursor: impl FnOnce(&mut store::Tx<'_>, usize) -> Result<(), store::Error>,
     ) -> Result<usize, StepError> {
-        let pairs: Vec<(&str, &str)> = query.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let canonical = store::canonical_query(&pairs);
-        let raw = RawResponse {
-            fetched_at: f.fetched_at,
-            path: f.path.clone(),
-            query: canonical.clone(),
-            status: f.status,
-            site_id: site,
-            family: fam.name().to_string(),
-            body: f.body.as_bytes().to_vec(),
-        };
-        let rows = self.store.transaction(|tx| -> Result<usize, StepError> {
-            let rows = family::apply(tx, fam, site, &canonical, &f.body, f.fetched_at)?;
+        let raw = raw_response(fam, site, query, f);
+        let result = self.store.transaction(|tx| -> Result<usize, StepError> {
+            let rows = family::apply(tx, fam, site, &raw.query, &f.body, f.fetched_at)?;
             tx.archive_raw(&raw)?;
             cursor(tx, rows)?;
             Ok(rows)
-        })?;
-        self.report.rows += rows as u64;
-        Ok(rows)
+        });
+        match result {
+            Ok(rows) => {
+                self.report.rows += rows as u64;
+                Ok(rows)
+            }
+            Err(StepError::Apply(family::ApplyError::Parse(e))) => {
+                Err(self.keep_unreadable(raw, e))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A 2xx body the parser rejects: its credit is spent and a later seh may read it, so
+    /// it is archived (without rows, cursor untouched) marked with the reason, and the
+    /// ledger row of its call says so too. `status` shows such bodies; `reprocess` retries
+    /// them. Returns the step error for the family.
+    fn keep_unreadable(&mut self, mut raw: RawResponse, e: api::ParseError) -> StepError {
+        let why = e.to_string();
+        raw.unreadable = Some(why.clone());
+        if let Err(se) = self.store.transaction(|tx| tx.archive_raw(&raw)) {
+            return StepError::Store(se);
+        }
+        if let Err(se) = self.store.note_call_unreadable(&raw.path, &why) {
+            log::warn!("could not note the unreadable body in the ledger: {se}");
+        }
+        StepError::Apply(family::ApplyError::Parse(e))
+    }
+
+    /// Parses `f` with `parse` before storing it (to page or to read the listing); a body
+    /// the parser rejects is kept as in [`Harvester::store`].
+    fn parse_or_keep<T>(
+        &mut self,
+        fam: Family,
+        site: Option<SiteId>,
+        query: &[(&str, String)],
+        f: &Fetched,
+        parse: impl FnOnce(&str) -> Result<T, api::ParseError>,
+    ) -> Result<T, StepError> {
+        parse(&f.body).map_err(|e| self.keep_unreadable(raw_response(fam, site, query, f), e))
     }
 
     fn state(&self, site: SiteId, fam: Family, res: Option<Resolution>) -> Result<SyncState, Exit> {
@@ -683,8 +726,8 @@ impl<'a> Harvester<'a> {
         loop {
             let query = api::sites::list_query(page, PAGE);
             let f = self.get(api::sites::list_path(), &query)?;
-            let (sites, len) = api::sites::parse_list(&f.body)
-                .map_err(|e| StepError::Apply(family::ApplyError::Parse(e)))?;
+            let (sites, len) =
+                self.parse_or_keep(Family::Sites, None, &query, &f, api::sites::parse_list)?;
             listed.extend(sites.iter().map(|s| s.site_id));
             let last = api::sites::is_last_page(len, PAGE);
             let now = self.now();
@@ -1187,8 +1230,10 @@ impl<'a> Harvester<'a> {
         for page in 1.. {
             let query = api::alerts::query(page, PAGE, None);
             let f = self.get(&api::alerts::path(id), &query)?;
-            let n = api::alerts::parse(Some(id), &f.body)
-                .map_err(|e| StepError::Apply(family::ApplyError::Parse(e)))?
+            let n = self
+                .parse_or_keep(Family::Alerts, Some(id), &query, &f, |b| {
+                    api::alerts::parse(Some(id), b)
+                })?
                 .len();
             rows += self.store(Family::Alerts, Some(id), &query, &f, |_, _| Ok(()))?;
             if api::alerts::is_last_page(n, PAGE) {
@@ -1205,8 +1250,10 @@ impl<'a> Harvester<'a> {
         for page in 1.. {
             let query = api::alerts::query(page, PAGE, None);
             let step = self.get(api::alerts::fleet_path(), &query).and_then(|f| {
-                let n = api::alerts::parse(None, &f.body)
-                    .map_err(|e| StepError::Apply(family::ApplyError::Parse(e)))?
+                let n = self
+                    .parse_or_keep(Family::FleetAlerts, None, &query, &f, |b| {
+                        api::alerts::parse(None, b)
+                    })?
                     .len();
                 rows += self.store(Family::FleetAlerts, None, &query, &f, |_, _| Ok(()))?;
                 Ok(n)
@@ -1231,6 +1278,26 @@ impl<'a> Harvester<'a> {
             }
             Err(e) => self.failed(FLEET_SITE_ID, Family::FleetAlerts, None, e),
         }
+    }
+}
+
+/// The archive row of a response (canonical query, body as received).
+fn raw_response(
+    fam: Family,
+    site: Option<SiteId>,
+    query: &[(&str, String)],
+    f: &Fetched,
+) -> RawResponse {
+    let pairs: Vec<(&str, &str)> = query.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    RawResponse {
+        fetched_at: f.fetched_at,
+        path: f.path.clone(),
+        query: store::canonical_query(&pairs),
+        status: f.status,
+        site_id: site,
+        family: fam.name().to_string(),
+        body: f.body.as_bytes().to_vec(),
+        unreadable: None,
     }
 }
 

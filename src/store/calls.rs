@@ -83,6 +83,19 @@ impl Store {
             .ctx("sum api calls")
     }
 
+    /// Records on the latest successful call to `path` that its body could not be parsed
+    /// (the ledger row was written when it arrived, before parsing).
+    pub fn note_call_unreadable(&mut self, path: &str, why: &str) -> Result<(), Error> {
+        self.conn
+            .execute(
+                "UPDATE seh_api_calls SET error = ?2 WHERE id = (SELECT MAX(id) FROM \
+                 seh_api_calls WHERE path = ?1 AND status BETWEEN 200 AND 299)",
+                params![path, format!("unreadable: {why}")],
+            )
+            .ctx("note unreadable call")?;
+        Ok(())
+    }
+
     /// When the latest call of the ledger was made (server time), if any.
     pub fn last_call_at(&self) -> Result<Option<DateTime<Utc>>, Error> {
         let at: Option<String> = self

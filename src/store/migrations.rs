@@ -28,6 +28,10 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "02-sync-status-unavailable",
         up: include_str!("../../migrations/sqlite/02-sync-status-unavailable/up.sql"),
     },
+    Migration {
+        name: "03-raw-unreadable",
+        up: include_str!("../../migrations/sqlite/03-raw-unreadable/up.sql"),
+    },
 ];
 
 /// The schema version this binary writes; a database with a larger `user_version` is

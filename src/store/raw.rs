@@ -33,6 +33,8 @@ pub struct RawResponse {
     pub family: String,
     /// The body exactly as received.
     pub body: Vec<u8>,
+    /// Why the parser rejected this 2xx body; `None` when its rows are stored.
+    pub unreadable: Option<String>,
 }
 
 /// Canonical query text: `k=v` pairs joined with `&`, sorted by key, repeated keys kept in
@@ -91,8 +93,8 @@ impl Tx<'_> {
         self.tx
             .prepare_cached(
                 "INSERT INTO seh_raw_responses \
-                 (fetched_at, path, query, status, site_id, family, body_gz, body_len) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                 (fetched_at, path, query, status, site_id, family, body_gz, body_len, \
+                 unreadable) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )
             .ctx(query)?
             .execute(params![
@@ -104,9 +106,21 @@ impl Tx<'_> {
                 raw.family,
                 gz,
                 raw.body.len() as i64,
+                raw.unreadable,
             ])
             .ctx(query)?;
         Ok(self.tx.last_insert_rowid())
+    }
+
+    /// Marks an archived response unreadable (`why`), or readable again (`None`).
+    pub fn set_raw_unreadable(&mut self, id: i64, why: Option<&str>) -> Result<(), Error> {
+        self.tx
+            .execute(
+                "UPDATE seh_raw_responses SET unreadable = ?2 WHERE id = ?1",
+                params![id, why],
+            )
+            .ctx("mark raw response")?;
+        Ok(())
     }
 }
 
@@ -114,6 +128,19 @@ impl Tx<'_> {
 const PAGE: usize = 64;
 
 impl Store {
+    /// How many archived 2xx bodies seh could not parse, and the newest one's reason.
+    pub fn unreadable_responses(&self) -> Result<(i64, Option<String>), Error> {
+        self.conn
+            .query_row(
+                "SELECT COUNT(*), (SELECT path || ': ' || unreadable FROM seh_raw_responses \
+                 WHERE unreadable IS NOT NULL ORDER BY id DESC LIMIT 1) \
+                 FROM seh_raw_responses WHERE unreadable IS NOT NULL",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .ctx("count unreadable responses")
+    }
+
     /// Calls `f` with every archived response in archive order (id ascending),
     /// decompressed. Returns how many were visited.
     ///
@@ -147,8 +174,8 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT id, fetched_at, path, query, status, site_id, family, body_gz, body_len \
-                 FROM seh_raw_responses WHERE id > ?1 ORDER BY id LIMIT ?2",
+                "SELECT id, fetched_at, path, query, status, site_id, family, body_gz, body_len, \
+                 unreadable FROM seh_raw_responses WHERE id > ?1 ORDER BY id LIMIT ?2",
             )
             .ctx(query)?;
         let rows = stmt
@@ -163,12 +190,13 @@ impl Store {
                     r.get::<_, String>(6)?,
                     r.get::<_, Vec<u8>>(7)?,
                     r.get::<_, i64>(8)?,
+                    r.get::<_, Option<String>>(9)?,
                 ))
             })
             .ctx(query)?;
         let mut page = Vec::with_capacity(PAGE);
         for row in rows {
-            let (id, fetched_at, path, query_text, status, site_id, family, gz, len) =
+            let (id, fetched_at, path, query_text, status, site_id, family, gz, len, unreadable) =
                 row.ctx(query)?;
             let fetched_at = parse_ts(&fetched_at)
                 .ok_or_else(|| bad_archive("archived fetched_at is not an instant"))?;
@@ -185,6 +213,7 @@ impl Store {
                     site_id,
                     family,
                     body,
+                    unreadable,
                 },
             ));
         }

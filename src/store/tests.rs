@@ -132,6 +132,7 @@ fn raw(body: &[u8]) -> RawResponse {
         site_id: Some(1),
         family: "energy".to_owned(),
         body: body.to_vec(),
+        unreadable: None,
     }
 }
 

@@ -172,13 +172,93 @@ fn a_transient_503_is_retried() {
 fn unusable_bodies_fail_the_family_and_archive_nothing() {
     let env = fault_env();
     let path = "/sites/3150002/inverters/telemetry";
-    for kind in ["truncate", "empty", "content-type"] {
+    for kind in ["truncate", "content-type"] {
         let (db, db_s) = case_db(&env, kind);
         let out = sync_with_fault(&env, &db_s, &format!("*{path}={kind}"));
         out.expect(1);
         assert_only_failed(&db, &env, SYDNEY, "inverter_telemetry", path, &out);
         rerun_clean(&env, &db, &db_s);
     }
+}
+
+#[test]
+fn a_body_seh_cannot_read_is_archived_shown_and_reprocessed() {
+    let env = fault_env();
+    let path = "/sites/3150002/inverters/telemetry";
+    let (db, db_s) = case_db(&env, "empty");
+    // A 200 whose body the parser rejects: the credit is spent, so the body is kept.
+    let out = sync_with_fault(&env, &db_s, &format!("*{path}=empty"));
+    out.expect(1);
+    assert!(out.stderr.contains("unusable response"), "{out}");
+    let unreadable = count_where(
+        &open_db(&db),
+        "seh_raw_responses",
+        &format!("path = '{path}' AND unreadable IS NOT NULL"),
+    );
+    // One window of quarter-hours and one of days: each failed its series.
+    assert_eq!(
+        unreadable, 2,
+        "the rejected bodies are archived, marked\n{out}"
+    );
+    // No rows, no cursor: the family failed as before, and the rest is exact.
+    let st = state(&db, SYDNEY, "inverter_telemetry", "QUARTER_HOUR").expect("state");
+    assert_eq!((&st.0, &st.1), (&None, &None), "{out}");
+    assert_truth(&env, &db).assert_qh_up_to(t0());
+    // The ledger says why the paid call gave nothing.
+    let noted = count_where(
+        &open_db(&db),
+        "seh_api_calls",
+        &format!("path = '{path}' AND status = 200 AND error LIKE 'unreadable: %'"),
+    );
+    assert_eq!(noted, 2, "{out}");
+    let status = env.seh_env(&["status"], &[("SEH_DATABASE", &db_s)]);
+    status.expect(0);
+    assert!(
+        status
+            .stdout
+            .contains("2 archived responses seh could not read"),
+        "{status}"
+    );
+    // `reprocess` with the same parser keeps it, marked, and is not a failure.
+    let out = env.seh_env(&["reprocess"], &[("SEH_DATABASE", &db_s)]);
+    out.expect(0);
+    assert!(out.stderr.contains("still cannot be read"), "{out}");
+    // A later seh that reads it: stand-in, the body the server gives for the same
+    // request (what a parser that learned the rejected shape would extract).
+    let c = open_db(&db);
+    let marked: Vec<(i64, String)> = c
+        .prepare("SELECT id, query FROM seh_raw_responses WHERE unreadable IS NOT NULL")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    for (id, query) in marked {
+        let good = env.sim_body(&format!("/v2{path}?{}", enc_query(&query)));
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        std::io::Write::write_all(&mut gz, good.as_bytes()).unwrap();
+        c.execute(
+            "UPDATE seh_raw_responses SET body_gz = ?2, body_len = ?3 WHERE id = ?1",
+            rusqlite::params![id, gz.finish().unwrap(), good.len() as i64],
+        )
+        .unwrap();
+    }
+    let out = env.seh_env(&["reprocess"], &[("SEH_DATABASE", &db_s)]);
+    out.expect(0);
+    assert!(
+        out.stderr
+            .contains("2 responses seh could not read before were read now"),
+        "{out}"
+    );
+    let c = open_db(&db);
+    assert_eq!(
+        count_where(&c, "seh_raw_responses", "unreadable IS NOT NULL"),
+        0
+    );
+    let rows = count_where(&c, "seh_inverter_telemetry", &format!("site_id = {SYDNEY}"));
+    assert!(rows > 0, "the recovered body's rows are stored");
+    // The next sync fetches the window as usual (its cursor never moved).
+    rerun_clean(&env, &db, &db_s);
 }
 
 #[test]

@@ -270,6 +270,22 @@ impl TestEnv {
         serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {url}: {e}: {body}"))
     }
 
+    /// The body the simulator's API gives for `path` (with query) under the fleet key:
+    /// what seh would have received for the same request.
+    pub fn sim_body(&self, path: &str) -> String {
+        let url = format!("{}{}", self.url, path);
+        let mut r = self
+            .agent
+            .get(&url)
+            .header("X-API-Key", KEY)
+            .call()
+            .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+        let status = r.status().as_u16();
+        let body = r.body_mut().read_to_string().unwrap();
+        assert_eq!(status, 200, "GET {url}: {body}");
+        body
+    }
+
     pub fn sim_post(&self, path: &str, body: &Value) {
         let url = format!("{}{}", self.url, path);
         let mut r = self
@@ -359,6 +375,17 @@ pub fn enc(s: &str) -> String {
             }
         })
         .collect()
+}
+
+/// A canonical query (`k=v&k=v`, nothing encoded) as a URL query string.
+pub fn enc_query(q: &str) -> String {
+    q.split('&')
+        .map(|kv| match kv.split_once('=') {
+            Some((k, v)) => format!("{}={}", enc(k), enc(v)),
+            None => enc(kv),
+        })
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
 // ----- database helpers -------------------------------------------------------------------

@@ -70,7 +70,9 @@ fn query_value<'a>(q: &'a str, key: &str) -> Option<&'a str> {
 fn raw_requests(c: &Connection) -> Vec<RawReq> {
     let mut st = c
         .prepare(
-            "SELECT id, coalesce(site_id, 0), family, query FROM seh_raw_responses ORDER BY id",
+            // Bodies seh could not read are archived without rows: not a harvested window.
+            "SELECT id, coalesce(site_id, 0), family, query FROM seh_raw_responses \
+             WHERE unreadable IS NULL ORDER BY id",
         )
         .unwrap();
     st.query_map([], |r| {
