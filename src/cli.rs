@@ -106,6 +106,12 @@ pub struct PlanArgs {
     /// print JSON instead of text
     #[argh(switch)]
     pub json: bool,
+    /// plan as `seh sync --sites` would (comma-separated site ids)
+    #[argh(option)]
+    pub sites: Option<String>,
+    /// plan as `seh sync --only` would (comma-separated families)
+    #[argh(option)]
+    pub only: Option<String>,
     /// plan as `seh sync --full` would
     #[argh(switch)]
     pub full: bool,

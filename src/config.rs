@@ -116,6 +116,9 @@ struct FileSites {
     include: Vec<i64>,
     #[serde(default)]
     exclude: Vec<i64>,
+    /// Site id → IANA zone, for sites whose zone the API does not send.
+    #[serde(default)]
+    timezone: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -188,6 +191,8 @@ pub struct Config {
     pub database: PathBuf,
     pub include: Vec<i64>,
     pub exclude: Vec<i64>,
+    /// `[sites] timezone`: the zone of sites the API gives none for.
+    pub timezones: Vec<(i64, chrono_tz::Tz)>,
     pub initial_days: u32,
     pub settle_hours: u32,
     pub alerts: AlertSource,
@@ -210,6 +215,7 @@ impl fmt::Debug for Config {
             .field("database", &self.database)
             .field("include", &self.include)
             .field("exclude", &self.exclude)
+            .field("timezones", &self.timezones)
             .field("initial_days", &self.initial_days)
             .field("settle_hours", &self.settle_hours)
             .field("alerts", &self.alerts)
@@ -421,6 +427,20 @@ fn build(file: FileConfig, source: Option<PathBuf>, env: &Env) -> Result<Config,
         }
         cadence_minutes.push((fam, minutes));
     }
+    let mut timezones = Vec::new();
+    for (site, zone) in &file.sites.timezone {
+        let key = format!("sites.timezone.{site}");
+        let id = site
+            .parse::<i64>()
+            .map_err(|_| key_err(&key, "the key must be a site id"))?;
+        let tz = zone.parse::<chrono_tz::Tz>().map_err(|_| {
+            key_err(
+                &key,
+                &format!("{zone:?} is not an IANA time zone (like \"Europe/Berlin\")"),
+            )
+        })?;
+        timezones.push((id, tz));
+    }
     let time_scale = file.api.time_scale.unwrap_or(1.0);
     if !(time_scale.is_finite() && time_scale > 0.0) {
         return Err(key_err("api.time_scale", "must be a positive number"));
@@ -455,6 +475,7 @@ fn build(file: FileConfig, source: Option<PathBuf>, env: &Env) -> Result<Config,
         database,
         include: file.sites.include,
         exclude: file.sites.exclude,
+        timezones,
         initial_days: file.sync.initial_days.unwrap_or(7).max(1),
         settle_hours: file.sync.settle_hours.unwrap_or(1),
         alerts,

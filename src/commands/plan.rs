@@ -16,8 +16,8 @@ use std::sync::Arc;
 pub fn run(config: &Config, args: &PlanArgs) -> Outcome {
     let path = &config.database;
     let sync_args = SyncArgs {
-        sites: None,
-        only: None,
+        sites: args.sites.clone(),
+        only: args.only.clone(),
         full: args.full,
     };
     let settings = sync::settings(config, &sync_args)?;

@@ -99,6 +99,11 @@ pub fn run(config: &Config, as_json: bool) -> Outcome {
                 "local_offset_secs": anchor.map(|a| -a.offset().num_seconds()),
             },
             "unlisted_sites": unlisted,
+            "sites_without_timezone": sites
+                .iter()
+                .filter(|s| zoneless(config, &states, s))
+                .map(|s| s.site_id)
+                .collect::<Vec<_>>(),
             "unreadable_responses": unreadable,
             "last_run": last_run.as_ref().and_then(|r| r.finished.as_ref()).map(|f| f.summary.clone()),
             "families": families,
@@ -148,6 +153,16 @@ pub fn run(config: &Config, as_json: bool) -> Outcome {
         if let Some(newest) = &newest_unreadable {
             outln!(out, "  newest: {newest}");
         }
+    }
+    for s in sites.iter().filter(|s| zoneless(config, &states, s)) {
+        outln!(
+            out,
+            "site {} ({}): no time zone from SolarEdge, so nothing is fetched; set [sites] \
+             timezone = {{ {} = \"Area/City\" }}",
+            s.site_id,
+            name_of(s.site_id),
+            s.site_id
+        );
     }
     for id in &unlisted {
         outln!(
@@ -209,6 +224,25 @@ pub fn run(config: &Config, as_json: bool) -> Outcome {
     }
     print_out(&out);
     Ok(Exit::Ok)
+}
+
+/// An active site whose zone neither SolarEdge nor `[sites] timezone` gives: its series
+/// cannot be asked for.
+fn zoneless(config: &Config, states: &[store::SyncState], s: &store::SiteRow) -> bool {
+    // Only the details are authoritative; a site list without zones is no verdict.
+    let details_read = states
+        .iter()
+        .any(|st| st.site_id == s.site_id && st.family == "details" && st.last_success.is_some());
+    let active = s
+        .activation_status
+        .as_deref()
+        .is_none_or(crate::harvest::is_active);
+    let zone = s
+        .timezone
+        .as_deref()
+        .is_some_and(|z| z.parse::<chrono_tz::Tz>().is_ok())
+        || config.timezones.iter().any(|(id, _)| *id == s.site_id);
+    details_read && active && !zone
 }
 
 /// Stored sites that the key's last listing lacks and no OAuth grant covers: the harvester

@@ -187,6 +187,7 @@ pub(super) fn settings(config: &Config, args: &SyncArgs) -> Result<Settings, Fat
         sites,
         include: config.include.clone(),
         exclude: config.exclude.clone(),
+        timezones: config.timezones.iter().copied().collect(),
         initial_days: config.initial_days,
         settle: Duration::hours(i64::from(config.settle_hours)),
         fleet_alerts: config.alerts == AlertSource::Fleet,

@@ -45,6 +45,8 @@ pub struct Settings {
     pub sites: Option<Vec<SiteId>>,
     pub include: Vec<SiteId>,
     pub exclude: Vec<SiteId>,
+    /// `[sites] timezone`: zones for sites the API sends none for.
+    pub timezones: BTreeMap<SiteId, Tz>,
     /// How far back a new series starts (history then reaches installation in the
     /// background, paced by the budget); also the overview days of a first run.
     pub initial_days: u32,
@@ -143,7 +145,8 @@ impl SiteFacts {
     /// Quarter-hour series the site has: energy and power always, telemetry only for
     /// device types in the inventory (no battery, no storage call).
     fn series(&self) -> Vec<Family> {
-        let has = |t: &str| self.device_types.iter().any(|d| d == t);
+        // Words compared without regard to case: hand-written bodies say "Inverter".
+        let has = |t: &str| self.device_types.iter().any(|d| d.eq_ignore_ascii_case(t));
         let mut v = vec![Family::Energy, Family::Power];
         if has("INVERTER") {
             v.push(Family::InverterTelemetry);
@@ -234,6 +237,8 @@ pub struct Harvester<'a> {
     probe: Probe,
     /// The run started from a stored clock anchor (not a first run).
     had_anchor: bool,
+    /// Activation status words already warned about this run.
+    unknown_words: BTreeSet<String>,
     /// Server-side failures (5xx, network) in a row per family, and the families given up
     /// for the rest of the run after [`SERVER_ERRORS_IN_A_ROW`] of them.
     server_errors: BTreeMap<Family, u32>,
@@ -261,6 +266,7 @@ impl<'a> Harvester<'a> {
             clock_jumped: false,
             probe: Probe::None,
             had_anchor: false,
+            unknown_words: BTreeSet::new(),
             server_errors: BTreeMap::new(),
             given_up: BTreeSet::new(),
             report: Report::default(),
@@ -629,7 +635,9 @@ impl<'a> Harvester<'a> {
         // database knows (a homeowner's granted site outside the key's account would answer
         // 403 to every call). Without a recorded listing (a new database, or one from before
         // listings were recorded) it is fetched first.
-        if self.settings.fleet && self.fleet_listing()?.is_none() {
+        // `--only` bounds discovery too: a family left out is never called for, and what
+        // it would have told is taken from the database as far as it is known.
+        if self.settings.fleet && self.wants(Family::Sites) && self.fleet_listing()?.is_none() {
             match self.fetch_site_list() {
                 Ok(_) => {}
                 Err(StepError::Api(api::Error::NotFound { .. })) => {
@@ -687,19 +695,66 @@ impl<'a> Harvester<'a> {
         }
         ids.retain(|id| self.wants_site(*id));
         ids.sort_unstable();
+        let mut left_out = Vec::new();
         for id in ids {
             for fam in [Family::Details, Family::Devices] {
                 if self.state(id, fam, None)?.last_success.is_none() {
+                    if !self.wants(fam) {
+                        left_out.push((id, fam));
+                        continue;
+                    }
                     self.check_stop()?;
                     self.unwindowed(id, fam, Priority::Slow)?;
                 }
             }
             let facts = self.read_facts(id)?;
+            self.note_unknown_status(id)?;
             if !facts.active {
                 log::info!("site {id} is not active yet; only its details and devices are read");
                 self.report.skip(id, "not active");
+            } else if facts.tz.is_none()
+                && self
+                    .state(id, Family::Details, None)?
+                    .last_success
+                    .is_some()
+            {
+                // Windows are whole local days and quarter-hours: without a zone none can
+                // be asked for. Never a silent hole: say so, fail the family, offer a way.
+                let msg = format!(
+                    "SolarEdge sends no time zone for site {id}, so none of its series can be \
+                     fetched; set [sites] timezone = {{ {id} = \"Area/City\" }} in seh.toml"
+                );
+                log::warn!("site {id}: {msg}");
+                self.report.error(id, Family::Details, msg);
             }
             self.facts.insert(id, facts);
+        }
+        if !left_out.is_empty() {
+            let names: BTreeSet<&str> = left_out.iter().map(|(_, f)| f.name()).collect();
+            let sites: BTreeSet<SiteId> = left_out.iter().map(|(s, _)| *s).collect();
+            log::info!(
+                "--only leaves out {} of {} site(s) not read yet; their series wait for a sync \
+                 that reads them",
+                names.into_iter().collect::<Vec<_>>().join(" and "),
+                sites.len()
+            );
+        }
+        Ok(())
+    }
+
+    /// Warns (once per word and run) about an activation status seh does not know; such a
+    /// site is treated as active.
+    fn note_unknown_status(&mut self, id: SiteId) -> Result<(), Exit> {
+        let rows = self.store.site_rows().map_err(Self::db)?;
+        let word = rows
+            .into_iter()
+            .find(|r| r.site_id == id)
+            .and_then(|r| r.activation_status)
+            .filter(|w| !KNOWN_STATUSES.iter().any(|k| k.eq_ignore_ascii_case(w)));
+        if let Some(w) = word {
+            if self.unknown_words.insert(w.to_ascii_uppercase()) {
+                log::warn!("site {id}: unknown activation status {w:?}; harvested as if ACTIVE");
+            }
         }
         Ok(())
     }
@@ -757,17 +812,21 @@ impl<'a> Harvester<'a> {
             .into_iter()
             .find(|s| s.site_id == id);
         let device_types = self.store.device_types(id).map_err(Self::db)?;
+        let configured = self.settings.timezones.get(&id).copied();
         let (tz, install, active) = match row {
             Some(r) => (
-                r.timezone.as_deref().and_then(|z| z.parse::<Tz>().ok()),
+                r.timezone
+                    .as_deref()
+                    .and_then(|z| z.parse::<Tz>().ok())
+                    .or(configured),
                 r.installation_date
                     .as_deref()
                     .and_then(|d| api::time::parse_ts(d).ok())
                     .map(|(t, _)| t),
                 // Unknown status counts as active: better one wasted call than a silent gap.
-                r.activation_status.as_deref().is_none_or(|s| s == "ACTIVE"),
+                r.activation_status.as_deref().is_none_or(is_active),
             ),
-            None => (None, None, true),
+            None => (configured, None, true),
         };
         Ok(SiteFacts {
             id,
@@ -1281,6 +1340,17 @@ impl<'a> Harvester<'a> {
     }
 }
 
+/// Activation statuses of V2 (`/sites`, `/sites/{id}`), compared without regard to case.
+const KNOWN_STATUSES: [&str; 3] = ["ACTIVE", "PENDING", "INACTIVE"];
+
+/// Whether an activation status means the site reports data.
+pub fn is_active(status: &str) -> bool {
+    status.eq_ignore_ascii_case("ACTIVE")
+        || !KNOWN_STATUSES
+            .iter()
+            .any(|k| k.eq_ignore_ascii_case(status))
+}
+
 /// The archive row of a response (canonical query, body as received).
 fn raw_response(
     fam: Family,
@@ -1359,4 +1429,41 @@ fn missing_range(
     let a = *missing.first()?;
     let b = *missing.last()? + Duration::minutes(15);
     Some((a, b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn activation_words_are_read_without_regard_to_case() {
+        for w in ["ACTIVE", "Active", "active"] {
+            assert!(is_active(w), "{w}");
+        }
+        for w in ["PENDING", "Pending", "INACTIVE", "inactive"] {
+            assert!(!is_active(w), "{w}");
+        }
+        // A word seh does not know: harvested (one wasted call beats a silent gap).
+        assert!(is_active("COMMISSIONING"));
+    }
+
+    #[test]
+    fn device_types_are_read_without_regard_to_case() {
+        let facts = SiteFacts {
+            id: 1,
+            tz: None,
+            install: None,
+            active: true,
+            device_types: vec!["Inverter".into(), "meter".into()],
+        };
+        assert_eq!(
+            facts.series(),
+            vec![
+                Family::Energy,
+                Family::Power,
+                Family::InverterTelemetry,
+                Family::MeterTelemetry
+            ]
+        );
+    }
 }

@@ -287,3 +287,56 @@ fn a_site_that_leaves_the_keys_account_is_named_on_every_run_and_in_status() {
         "{status}"
     );
 }
+
+#[test]
+fn only_bounds_every_call_discovery_included() {
+    let env = TestEnv::new();
+    // A fresh database: `--only sites` reads the site list and nothing else.
+    let out = env.seh(&["sync", "--only", "sites"]);
+    out.expect(0);
+    let c = open_db(&env.db);
+    let paths = strings(&c, "SELECT path FROM seh_api_calls ORDER BY id");
+    assert_eq!(paths, vec!["/sites".to_string()], "{out}");
+    assert_eq!(count(&c, "seh_sites"), 4, "{out}");
+    // `seh plan` with the same bound plans nothing more for this run.
+    let plan = env.seh(&["plan", "--only", "sites", "--json"]);
+    plan.expect(0);
+    let v: serde_json::Value = serde_json::from_str(&plan.stdout).unwrap();
+    assert_eq!(v["next_run"]["calls"], 0, "{plan}");
+    // `--only energy --sites BERLIN`: the details and devices of Berlin are left out too,
+    // so nothing can be planned yet, and not a single call is made.
+    let calls = env.sim_calls();
+    let out = env.seh(&["sync", "--only", "energy", "--sites", &BERLIN.to_string()]);
+    out.expect(0);
+    assert_eq!(env.sim_calls(), calls, "{out}");
+    assert!(out.stderr.contains("--only leaves out"), "{out}");
+    // With the discovery families named, exactly Berlin's details, devices and energy.
+    let out = env.seh(&[
+        "sync",
+        "--only",
+        "details,devices,energy",
+        "--sites",
+        &BERLIN.to_string(),
+    ]);
+    out.expect(0);
+    let c = open_db(&env.db);
+    let foreign = count_where(
+        &c,
+        "seh_api_calls",
+        &format!("path != '/sites' AND path NOT LIKE '/sites/{BERLIN}%'"),
+    );
+    assert_eq!(foreign, 0, "calls for other sites\n{out}");
+    let kinds = strings(
+        &c,
+        &format!("SELECT DISTINCT path FROM seh_api_calls WHERE path LIKE '/sites/{BERLIN}%' ORDER BY path"),
+    );
+    assert_eq!(
+        kinds,
+        vec![
+            format!("/sites/{BERLIN}"),
+            format!("/sites/{BERLIN}/devices"),
+            format!("/sites/{BERLIN}/energy"),
+        ],
+        "{out}"
+    );
+}
