@@ -11,6 +11,7 @@
 
 use crate::clock::Clock;
 use crate::faults::{FaultAction, FaultSet};
+pub use crate::gen::TelemetryStamp;
 use crate::gen::{self, Metric, SiteModel};
 use crate::http::{Reply, Request, Response};
 use crate::oauth::{self, OAuth, TokenRequest};
@@ -47,6 +48,33 @@ pub enum SoeScale {
     Percent,
 }
 
+/// Spelling of site status words such as `activationStatus` (reference §6.1 "Status
+/// spelling").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StatusCase {
+    /// `ACTIVE`, `PENDING`, `INACTIVE`: what live bodies say (default).
+    Upper,
+    /// `Active`, `Pending`, `Inactive`: what hand-written bodies in other clients say.
+    Title,
+}
+
+impl StatusCase {
+    /// `word` spelled this way.
+    pub fn spell(self, word: &str) -> String {
+        match self {
+            StatusCase::Upper => word.to_ascii_uppercase(),
+            StatusCase::Title => {
+                let lower = word.to_ascii_lowercase();
+                let mut chars = lower.chars();
+                match chars.next() {
+                    Some(c) => c.to_ascii_uppercase().to_string() + chars.as_str(),
+                    None => String::new(),
+                }
+            }
+        }
+    }
+}
+
 /// Everything configurable about a running simulator.
 #[derive(Clone, Debug)]
 pub struct SimOptions {
@@ -70,6 +98,16 @@ pub struct SimOptions {
     pub sites_shape: SitesShape,
     pub sites_count: SitesCount,
     pub soe_scale: SoeScale,
+    /// Leave `location.timezone` out of `/sites/{id}` (`/sites` never carries it), as the
+    /// 2025 live list did (reference §6.1). Data is still generated in each site's zone.
+    pub omit_timezone: bool,
+    /// Spelling of `activationStatus` in `/sites` and `/sites/{id}`.
+    pub status_case: StatusCase,
+    /// Where inverter voltage, current and frequency are stamped.
+    pub telemetry_stamp: TelemetryStamp,
+    /// Serve `consumedAcPower` (W) and `consumedAcEnergy` (WH) in inverter telemetry, as a
+    /// body that looks captured live does (reference §6.1); the documented shape has not.
+    pub inverter_consumption: bool,
     pub scenario: Scenario,
 }
 
@@ -97,6 +135,10 @@ impl SimOptions {
             sites_shape: SitesShape::Wrapped,
             sites_count: SitesCount::Total,
             soe_scale: SoeScale::Fraction,
+            omit_timezone: false,
+            status_case: StatusCase::Upper,
+            telemetry_stamp: TelemetryStamp::End,
+            inverter_consumption: false,
             scenario: Scenario::default_fleet(),
         }
     }
@@ -161,6 +203,7 @@ impl App {
         let gen_opts = gen::GenOptions {
             seed: opts.seed,
             late_max_minutes: opts.late_max_minutes,
+            telemetry_stamp: opts.telemetry_stamp,
         };
         let models = opts
             .scenario
@@ -558,7 +601,7 @@ impl App {
                     "peakPower": s.peak_kw,
                     "installationDate": time::fmt_utc(s.installation(self.opts.start)),
                     "location": {"address": s.address, "city": s.city, "state": s.state, "zip": s.zip, "country": s.country},
-                    "activationStatus": s.activation_status,
+                    "activationStatus": self.opts.status_case.spell(&s.activation_status),
                     "note": s.note,
                 })
             })
@@ -583,6 +626,10 @@ impl App {
             .lock()
             .expect("model lock")
             .last_update(now);
+        let mut location = json!({"address": s.address, "city": s.city, "state": s.state, "zip": s.zip, "country": s.country});
+        if !self.opts.omit_timezone {
+            location["timezone"] = s.timezone.clone().into();
+        }
         Response::json(
             200,
             &json!({
@@ -592,8 +639,8 @@ impl App {
                 "peakPower": s.peak_kw,
                 "installationDate": time::fmt_local(s.installation(self.opts.start), tz),
                 "lastUpdateTime": last.map(|t| time::fmt_local(t, tz)),
-                "location": {"address": s.address, "city": s.city, "state": s.state, "zip": s.zip, "country": s.country, "timezone": s.timezone},
-                "activationStatus": s.activation_status,
+                "location": location,
+                "activationStatus": self.opts.status_case.spell(&s.activation_status),
                 "note": s.note,
             }),
         )
@@ -870,21 +917,34 @@ impl App {
                 .iter()
                 .enumerate()
                 .map(|(j, inv)| {
-                    (
-                        inv.serial.clone(),
-                        vec![
-                            ("power".into(), Metric::InverterPower(j), "KW", 1000.0),
-                            ("energy".into(), Metric::InverterEnergy(j), "WH", 1.0),
-                            ("voltage".into(), Metric::InverterVoltage(j), "VOLT", 1.0),
-                            ("current".into(), Metric::InverterCurrent(j), "AMPERE", 1.0),
-                            (
-                                "frequency".into(),
-                                Metric::InverterFrequency(j),
-                                "HERTZ",
-                                1.0,
-                            ),
-                        ],
-                    )
+                    let mut series: Vec<SeriesDef> = vec![
+                        ("power".into(), Metric::InverterPower(j), "KW", 1000.0),
+                        ("energy".into(), Metric::InverterEnergy(j), "WH", 1.0),
+                        ("voltage".into(), Metric::InverterVoltage(j), "VOLT", 1.0),
+                        ("current".into(), Metric::InverterCurrent(j), "AMPERE", 1.0),
+                        (
+                            "frequency".into(),
+                            Metric::InverterFrequency(j),
+                            "HERTZ",
+                            1.0,
+                        ),
+                    ];
+                    if self.opts.inverter_consumption {
+                        // Units as in the live-looking body: W, not the KW of `power`.
+                        series.push((
+                            "consumedAcPower".into(),
+                            Metric::InverterConsumedPower(j),
+                            "W",
+                            1.0,
+                        ));
+                        series.push((
+                            "consumedAcEnergy".into(),
+                            Metric::InverterConsumedEnergy(j),
+                            "WH",
+                            1.0,
+                        ));
+                    }
+                    (inv.serial.clone(), series)
                 })
                 .collect(),
             Family::Meters => {

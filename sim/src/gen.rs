@@ -54,6 +54,10 @@ pub enum Metric {
     InverterVoltage(usize),
     InverterCurrent(usize),
     InverterFrequency(usize),
+    /// What the inverter draws from the grid for itself (`consumedAcPower`, `consumedAcEnergy`):
+    /// a few watts while it is not producing, nothing while it is (reference §6.1).
+    InverterConsumedPower(usize),
+    InverterConsumedEnergy(usize),
     /// Meter metric by what it measures: production, consumption, import or export.
     MeterEnergy(MeterKind),
     MeterPower(MeterKind),
@@ -71,6 +75,7 @@ impl Metric {
         match self {
             Metric::SiteEnergy
             | Metric::InverterEnergy(_)
+            | Metric::InverterConsumedEnergy(_)
             | Metric::MeterEnergy(_)
             | Metric::ChargeEnergy
             | Metric::DischargeEnergy => Agg::Sum,
@@ -79,8 +84,10 @@ impl Metric {
         }
     }
 
-    /// Telemetry voltage, current and frequency are stamped at the bucket end (reference §8.10).
-    pub fn stamped_at_end(self) -> bool {
+    /// Voltage, current and frequency: the series the documented shape stamps at the
+    /// bucket end (reference §8.10) and a live-looking body at the start (§6.1); see
+    /// [`TelemetryStamp`].
+    pub fn is_electrical(self) -> bool {
         matches!(
             self,
             Metric::InverterVoltage(_) | Metric::InverterCurrent(_) | Metric::InverterFrequency(_)
@@ -95,6 +102,15 @@ impl Metric {
             _ => matches!(res, Res::QuarterHour | Res::Hour),
         }
     }
+}
+
+/// Where inverter voltage, current and frequency are stamped (reference §8.10 vs §6.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TelemetryStamp {
+    /// At the bucket end, as documented (default).
+    End,
+    /// At the bucket start, the same instants as `power`, as in a body that looks captured live.
+    Start,
 }
 
 /// One reported bucket.
@@ -126,6 +142,8 @@ pub struct GenOptions {
     pub seed: u64,
     /// Each quarter-hour becomes visible between 0 and this many minutes after it ends.
     pub late_max_minutes: u32,
+    /// Where voltage, current and frequency are stamped.
+    pub telemetry_stamp: TelemetryStamp,
 }
 
 /// Cached records of one site.
@@ -336,6 +354,10 @@ impl SiteModel {
             Metric::InverterVoltage(_) => q.pv.map(|_| q.voltage),
             Metric::InverterCurrent(j) => inv_energy(j).map(|e| r3(e * 4.0 / q.voltage)),
             Metric::InverterFrequency(_) => q.pv.map(|_| q.frequency),
+            Metric::InverterConsumedEnergy(j) => Some(self.consumed_wh(j, i, inv_energy(j))),
+            Metric::InverterConsumedPower(j) => {
+                Some(r3(self.consumed_wh(j, i, inv_energy(j)) * 4.0))
+            }
             Metric::MeterEnergy(kind) | Metric::MeterPower(kind) => {
                 if !has_meter(kind) {
                     return None;
@@ -361,6 +383,21 @@ impl SiteModel {
             Metric::RemainingEnergy => battery.map(|_| q.remaining),
             Metric::StateOfEnergy => battery.map(|b| q.remaining / (b.capacity_kwh * 1000.0)),
         }
+    }
+
+    /// What inverter `j` drew from the grid in quarter `i`, in Wh, given what it produced.
+    ///
+    /// While it produces it feeds itself from the panels (0.0); otherwise (night, or awake
+    /// in twilight with no output) its electronics draw 3 to 5 W. Unlike the other inverter
+    /// series this one is reported at night too: the draw is what the night is about. The
+    /// energy is the power integrated over the quarter-hour, and the power is generated as
+    /// energy first so that power = 4 × energy holds exactly, as for every other pair.
+    fn consumed_wh(&self, j: usize, i: i64, produced: Option<f64>) -> f64 {
+        if produced.is_some_and(|e| e > 0.0) {
+            return 0.0;
+        }
+        let watts = 3.0 + 2.0 * unit(self.opts.seed, self.spec.id, 10 + j as u64, i);
+        r3(watts * 0.25)
     }
 
     /// Aggregate visible quarters in [from, to) (UTC instants, quarter-aligned).
@@ -427,7 +464,9 @@ impl SiteModel {
             } else {
                 self.aggregate(metric, b, e, now)
             };
-            let stamp = if metric.stamped_at_end() { e } else { b };
+            let end_stamped =
+                metric.is_electrical() && self.opts.telemetry_stamp == TelemetryStamp::End;
+            let stamp = if end_stamped { e } else { b };
             out.push(Bucket {
                 start: b,
                 stamp,
@@ -599,6 +638,7 @@ mod tests {
             GenOptions {
                 seed: 7,
                 late_max_minutes: 45,
+                telemetry_stamp: TelemetryStamp::End,
             },
         );
         (m, start)
@@ -701,6 +741,84 @@ mod tests {
             now,
         );
         assert_eq!(s.first().unwrap().start, m.install);
+    }
+
+    #[test]
+    fn inverter_draws_a_few_watts_only_while_not_producing() {
+        let (mut m, now) = model(0);
+        let tz = m.tz;
+        let from = time::local_midnight(NaiveDate::from_ymd_opt(2026, 11, 20).unwrap(), tz);
+        let to = from + Duration::days(1);
+        for j in 0..2 {
+            let produced = m.series(Metric::InverterEnergy(j), Res::QuarterHour, from, to, now);
+            let drawn = m.series(
+                Metric::InverterConsumedEnergy(j),
+                Res::QuarterHour,
+                from,
+                to,
+                now,
+            );
+            let power = m.series(
+                Metric::InverterConsumedPower(j),
+                Res::QuarterHour,
+                from,
+                to,
+                now,
+            );
+            assert_eq!(produced.len(), 96);
+            let (mut night, mut day) = (0, 0);
+            for ((p, e), w) in produced.iter().zip(&drawn).zip(&power) {
+                assert_eq!(e.stamp, p.stamp, "start-stamped like energy");
+                let (e, w) = (e.value.unwrap(), w.value.unwrap());
+                assert_eq!(w, r3(e * 4.0), "power = 4 x quarter-hour energy");
+                if p.value.is_some_and(|v| v > 0.0) {
+                    assert_eq!(e, 0.0);
+                    day += 1;
+                } else {
+                    assert!((3.0..=5.0).contains(&w), "{w} W");
+                    night += 1;
+                }
+            }
+            assert!(night > 40 && day > 20, "{night} {day}");
+            // The day's energy is the sum of its quarter-hours.
+            let daily = m.series(Metric::InverterConsumedEnergy(j), Res::Day, from, to, now);
+            let sum: f64 = drawn.iter().filter_map(|b| b.value).sum();
+            assert!((daily[0].value.unwrap() - sum).abs() < 1e-9);
+        }
+    }
+
+    #[test]
+    fn electrical_series_are_stamped_where_the_option_says() {
+        let (mut end, now) = model(2);
+        let spec = end.spec.clone();
+        let mut start = SiteModel::new(
+            spec,
+            now,
+            GenOptions {
+                seed: 7,
+                late_max_minutes: 45,
+                telemetry_stamp: TelemetryStamp::Start,
+            },
+        );
+        let from = now - Duration::days(2);
+        let to = from + Duration::hours(6);
+        for res in [Res::QuarterHour, Res::Hour] {
+            let power = start.series(Metric::InverterPower(0), res, from, to, now);
+            for metric in [
+                Metric::InverterVoltage(0),
+                Metric::InverterCurrent(0),
+                Metric::InverterFrequency(0),
+            ] {
+                let e = end.series(metric, res, from, to, now);
+                let s = start.series(metric, res, from, to, now);
+                assert_eq!(e.len(), s.len());
+                for ((e, s), p) in e.iter().zip(&s).zip(&power) {
+                    assert_eq!(s.stamp, p.stamp, "start, like power");
+                    assert_eq!(e.stamp, time::next(e.start, res, end.tz), "end");
+                    assert_eq!((e.start, &e.value), (s.start, &s.value), "same data");
+                }
+            }
+        }
     }
 
     #[test]

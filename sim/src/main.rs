@@ -4,7 +4,7 @@
 
 use argh::FromArgs;
 use chrono::{DateTime, Utc};
-use seh_sim::app::{SimOptions, SitesCount, SitesShape, SoeScale};
+use seh_sim::app::{SimOptions, SitesCount, SitesShape, SoeScale, StatusCase, TelemetryStamp};
 use seh_sim::oauth::Client as OAuthClient;
 use seh_sim::ratelimit::CreditMode;
 use seh_sim::scenario::{Scenario, DEFAULT_SCENARIO};
@@ -88,6 +88,22 @@ struct Args {
     /// stateOfEnergy scale: fraction (0-1, observed live, default) or percent (0-100, documented)
     #[argh(option, default = "String::from(\"fraction\")")]
     soe_scale: String,
+    /// leave location.timezone out of /sites/{id} (/sites never has it), as the 2025 live
+    /// site list did; data is still generated in each site's zone
+    #[argh(switch)]
+    omit_timezone: bool,
+    /// spelling of activationStatus: upper (ACTIVE, live, default) or title (Active, as in
+    /// other clients' hand-written bodies)
+    #[argh(option, default = "String::from(\"upper\")")]
+    status_case: String,
+    /// where inverter voltage, current and frequency are stamped: end (documented, default)
+    /// or start (like power, as in a body that looks captured live)
+    #[argh(option, default = "String::from(\"end\")")]
+    telemetry_stamp: String,
+    /// add consumedAcPower (W) and consumedAcEnergy (WH) to inverter telemetry, as a body
+    /// that looks captured live has them (default off: the documented shape has not)
+    #[argh(switch)]
+    inverter_consumption: bool,
     /// print the built-in scenario as TOML and exit
     #[argh(switch)]
     print_scenario: bool,
@@ -150,6 +166,18 @@ fn options(a: Args) -> Result<(SimOptions, String), String> {
         "percent" => SoeScale::Percent,
         s => return Err(format!("--soe-scale {s}: expected fraction or percent")),
     };
+    o.omit_timezone = a.omit_timezone;
+    o.status_case = match a.status_case.as_str() {
+        "upper" => StatusCase::Upper,
+        "title" => StatusCase::Title,
+        s => return Err(format!("--status-case {s}: expected upper or title")),
+    };
+    o.telemetry_stamp = match a.telemetry_stamp.as_str() {
+        "end" => TelemetryStamp::End,
+        "start" => TelemetryStamp::Start,
+        s => return Err(format!("--telemetry-stamp {s}: expected end or start")),
+    };
+    o.inverter_consumption = a.inverter_consumption;
     Ok((o, a.listen))
 }
 

@@ -210,9 +210,10 @@ impl SiteSpec {
             .expect("scenario time zones are validated on load")
     }
 
-    /// A site whose inverter never communicated reports no data at all.
+    /// A site whose inverter never communicated reports no data at all. The status is
+    /// compared without regard to case, as the API layer may respell it (`--status-case`).
     pub fn has_data(&self) -> bool {
-        self.activation_status == "ACTIVE" && !self.inverters.is_empty()
+        self.activation_status.eq_ignore_ascii_case("ACTIVE") && !self.inverters.is_empty()
     }
 
     pub fn has_consumption_meter(&self) -> bool {

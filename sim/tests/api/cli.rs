@@ -111,8 +111,57 @@ fn flags_reach_the_simulator() {
 }
 
 #[test]
+fn variant_flags_reach_the_simulator() {
+    let key = [("X-API-Key", KEY)];
+    let w = "from=2026-11-25T08:00:00&to=2026-11-25T12:00:00";
+    let p = spawn(&[]);
+    let site = get(&format!("{}/v2/sites/{BERLIN}", p.url), &key).json();
+    assert_eq!(site["location"]["timezone"], "Europe/Berlin");
+    assert_eq!(site["activationStatus"], "ACTIVE");
+    let inv = get(
+        &format!("{}/v2/sites/{BERLIN}/inverters/telemetry?{w}", p.url),
+        &key,
+    )
+    .json();
+    let inv = &inv["inverters"]["7E1A0001-1B"];
+    assert_eq!(
+        inv["voltage"]["values"][0]["timestamp"],
+        "2026-11-25T08:15:00+01:00"
+    );
+    assert!(inv.get("consumedAcPower").is_none());
+
+    let p = spawn(&[
+        "--omit-timezone",
+        "--status-case",
+        "title",
+        "--telemetry-stamp",
+        "start",
+        "--inverter-consumption",
+    ]);
+    let site = get(&format!("{}/v2/sites/{BERLIN}", p.url), &key).json();
+    assert!(site["location"].get("timezone").is_none(), "{site}");
+    assert_eq!(site["activationStatus"], "Active");
+    let list = get(&format!("{}/v2/sites", p.url), &key).json();
+    assert_eq!(list["sites"]["site"][3]["activationStatus"], "Pending");
+    let inv = get(
+        &format!("{}/v2/sites/{BERLIN}/inverters/telemetry?{w}", p.url),
+        &key,
+    )
+    .json();
+    let inv = &inv["inverters"]["7E1A0001-1B"];
+    assert_eq!(
+        inv["voltage"]["values"][0]["timestamp"],
+        "2026-11-25T08:00:00+01:00"
+    );
+    assert_eq!(inv["consumedAcPower"]["unit"], "W");
+    assert_eq!(inv["consumedAcEnergy"]["unit"], "WH");
+}
+
+#[test]
 fn bad_flags_exit_2_with_one_line() {
-    let cases: [&[&str]; 8] = [
+    let cases: [&[&str]; 10] = [
+        &["--status-case", "shouting"],
+        &["--telemetry-stamp", "middle"],
         &["--limits", "bogus"],
         &["--window", "FORTNIGHT=2d"],
         &["--fault", "/energy"],
