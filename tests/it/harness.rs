@@ -101,6 +101,9 @@ pub struct TestEnv {
     pub config: PathBuf,
     pub db: PathBuf,
     pub scenario: Scenario,
+    /// What the simulator serves of the site facts (its §6.1 variants), for the truth.
+    pub omit_timezone: bool,
+    pub status_case: seh_sim::app::StatusCase,
     agent: ureq::Agent,
 }
 
@@ -120,6 +123,7 @@ impl TestEnv {
 
     pub fn with(opts: SimOptions, cfg: ConfigSpec) -> TestEnv {
         let scenario = opts.scenario.clone();
+        let (omit_timezone, status_case) = (opts.omit_timezone, opts.status_case);
         let sim = seh_sim::start(opts, "127.0.0.1:0").expect("simulator starts");
         let dir = tempfile::tempdir().expect("tempdir");
         let env = TestEnv {
@@ -129,6 +133,8 @@ impl TestEnv {
             db: dir.path().join("seh.db"),
             dir,
             scenario,
+            omit_timezone,
+            status_case,
             agent: ureq::Agent::config_builder()
                 .http_status_as_error(false)
                 .max_redirects(0)

@@ -17,3 +17,4 @@ mod incremental;
 mod limiter;
 mod reprocess;
 mod secrets;
+mod variants;
