@@ -15,7 +15,12 @@ fn the_free_tier_minute_limit_is_never_exceeded() {
     let env = TestEnv::with(opts, cfg);
     // Discovery (site list, details and devices of 4 sites), benefits and the power-flow
     // tier check of 3 active sites, fleet alerts: 16 calls, more than one minute allows.
-    let out = env.seh(&["sync", "--only", "benefits,power_flow,fleet_alerts"]);
+    // (`--only` bounds discovery too, so its families are named.)
+    let out = env.seh(&[
+        "sync",
+        "--only",
+        "sites,details,devices,benefits,power_flow,fleet_alerts",
+    ]);
     out.expect(0);
     let stats = env.stats();
     assert_eq!(stats["rate_limited_429"], 0, "{stats}\n{out}");
