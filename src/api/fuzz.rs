@@ -38,6 +38,7 @@ use crate::model::{Resolution, TelemetryKind};
 /// seed, small enough that all targets together stay within seconds in a debug build.
 const DEFAULT_ITERS: u64 = 1_000;
 
+/// Fixed, so the suite is deterministic; `SEH_FUZZ_SEED` explores elsewhere.
 const DEFAULT_SEED: u64 = 0x5EED_F022_2026_0010;
 
 /// Largest input in bytes. Response bodies can be megabytes, but the parsers are linear;
@@ -852,8 +853,11 @@ struct Target<'a> {
     /// notion of rejecting (headers, units, error bodies).
     other: Vec<String>,
     /// Generates an input from scratch (the wire shapes), if the target has a shape.
-    generate: Option<Box<dyn Fn(&mut Rng) -> String + 'a>>,
+    generate: Option<Generator<'a>>,
 }
+
+/// Makes one input from scratch.
+type Generator<'a> = Box<dyn Fn(&mut Rng) -> String + 'a>;
 
 /// What a check says about one input: whether the parser accepted it.
 type Check<'a> = dyn Fn(&str, u64) -> bool + 'a;
@@ -885,7 +889,14 @@ impl Target<'_> {
             *inputs += 1;
             match outcome(input, aux, check) {
                 Ok(ok) => ok,
-                Err(message) => fail(self.name, seed, *inputs, input, aux, &message, check),
+                Err(message) => {
+                    // The prefix stride depends on the count, so both reproduce a run.
+                    let run = format!(
+                        "fuzz {}: input {} of SEH_FUZZ_SEED={seed:#x} SEH_FUZZ_ITERS={iters}",
+                        self.name, *inputs
+                    );
+                    fail(&run, input, aux, &message, check)
+                }
             }
         };
 
@@ -985,21 +996,14 @@ fn outcome(input: &str, aux: u64, check: &Check<'_>) -> Result<bool, String> {
     })
 }
 
-/// Minimises a panicking input and fails the test with it.
-fn fail(
-    name: &str,
-    seed: u64,
-    index: u64,
-    input: &str,
-    aux: u64,
-    message: &str,
-    check: &Check<'_>,
-) -> ! {
+/// Minimises a panicking input and fails the test with it; `run` says which input of
+/// which run it was.
+fn fail(run: &str, input: &str, aux: u64, message: &str, check: &Check<'_>) -> ! {
     let small = minimise(input, aux, check);
     let last = outcome(&small, aux, check).err().unwrap_or_default();
     panic!(
-        "fuzz {name}: input {index} (SEH_FUZZ_SEED={seed:#x}, aux {aux:#x}) panicked: \
-         {message}\nminimised ({} bytes) to {small:?}\nwhich panics with: {last}",
+        "{run} (aux {aux:#x}) panicked: {message}\nminimised ({} bytes) to {small:?}\n\
+         which panics with: {last}",
         small.len()
     );
 }
@@ -1042,8 +1046,12 @@ struct SimSeeds {
 }
 
 impl SimSeeds {
+    /// The 200 bodies of one family; never empty, so a simulator change that turns them
+    /// into errors cannot silently take the realistic seeds away.
     fn family(&self, name: &str) -> Vec<String> {
-        self.bodies.get(name).cloned().unwrap_or_default()
+        let bodies = self.bodies.get(name).cloned().unwrap_or_default();
+        assert!(!bodies.is_empty(), "the simulator answered no {name} body");
+        bodies
     }
 }
 
@@ -1054,9 +1062,14 @@ fn sim() -> &'static SimSeeds {
     SEEDS.get_or_init(collect_sim_seeds)
 }
 
+/// Asks a simulator of the default fleet for every family of every site, the OAuth token
+/// flow, and a set of errors (bad parameter, foreign site, unknown path, V1 path, no key,
+/// both kinds of 429).
 fn collect_sim_seeds() -> SimSeeds {
     use seh_sim::app::{App, SimOptions};
 
+    // A frozen clock keeps the bodies the same in every run; limits nothing reaches until
+    // the 429s are wanted; Advanced tier, so power flow answers.
     let now = Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 0).unwrap();
     let mut opts = SimOptions::new(now);
     opts.speed = 0.0;
@@ -2087,7 +2100,7 @@ fn toml_value(rng: &mut Rng, kind: Toml) -> String {
             .to_string();
     }
     match kind {
-        Toml::Url => text(*rng.pick(&[
+        Toml::Url => text(rng.pick::<&str>(&[
             "https://monitoringapi.solaredge.com/v2",
             "https://monitoringapi.solaredge.com/v1",
             "http://127.0.0.1:9/v2/",
@@ -2101,7 +2114,7 @@ fn toml_value(rng: &mut Rng, kind: Toml) -> String {
             _ => text(&format!("k{:x}{:x}", rng.next_u64(), rng.next_u64())),
         },
         // Paths are read by the loader: only ones that cannot block or be large.
-        Toml::Path => text(*rng.pick(HARMLESS_PATHS)),
+        Toml::Path => text(rng.pick::<&str>(HARMLESS_PATHS)),
         Toml::Int => rng
             .pick(&[
                 0i64,
@@ -2132,7 +2145,7 @@ fn toml_value(rng: &mut Rng, kind: Toml) -> String {
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
-        Toml::Lit(options) => text(*rng.pick(options)),
+        Toml::Lit(options) => text(rng.pick::<&str>(options)),
     }
 }
 
