@@ -290,15 +290,21 @@ pub fn locate(cli: Option<&Path>, env: &Env) -> Result<Option<PathBuf>, ConfigEr
 
 /// Load and validate. `path` is the located file (or `None` for environment-only use).
 pub fn load(path: Option<&Path>, env: &Env) -> Result<Config, ConfigError> {
-    let (file, text_src) = match path {
+    match path {
         Some(p) => {
             let text = std::fs::read_to_string(p)
                 .map_err(|e| err(format!("cannot read config file {}: {e}", p.display())))?;
-            (parse(&text, p)?, Some(p.to_path_buf()))
+            load_text(&text, p, env)
         }
-        None => (FileConfig::default(), None),
-    };
-    build(file, text_src, env)
+        None => build(FileConfig::default(), None, env),
+    }
+}
+
+/// Parses and validates the text of the config file at `path` (which names the file in
+/// messages). Separate from [`load`] so the fuzz tests can feed it text without a file;
+/// it still reads `key_file` and `client_secret_file` when the text names them.
+pub(crate) fn load_text(text: &str, path: &Path, env: &Env) -> Result<Config, ConfigError> {
+    build(parse(text, path)?, Some(path.to_path_buf()), env)
 }
 
 fn parse(text: &str, path: &Path) -> Result<FileConfig, ConfigError> {

@@ -29,6 +29,8 @@ pub mod time;
 pub mod units;
 
 #[cfg(test)]
+mod fuzz;
+#[cfg(test)]
 mod tests;
 
 use std::fmt;
@@ -810,13 +812,11 @@ impl Client {
         };
         let content_type = header("content-type");
         let retry_after = header("retry-after");
-        let server_date = header("date")
-            .and_then(|d| DateTime::parse_from_rfc2822(&d).ok())
-            .map(|d| d.with_timezone(&Utc));
-        let rate = RateInfo {
-            limit: header("x-ratelimit-limit-minute").and_then(|s| s.parse().ok()),
-            remaining: header("x-ratelimit-remaining-minute").and_then(|s| s.parse().ok()),
-        };
+        let server_date = header("date").and_then(|d| parse_http_date(&d));
+        let rate = rate_info(
+            header("x-ratelimit-limit-minute").as_deref(),
+            header("x-ratelimit-remaining-minute").as_deref(),
+        );
         let body = response
             .into_body()
             .into_with_config()
@@ -979,15 +979,33 @@ fn classify(raw: &Raw, now: DateTime<Utc>) -> Verdict {
 }
 
 /// `Retry-After` as delta-seconds (fractions tolerated) or an HTTP date; `None` when
-/// unreadable, which the caller treats as "until the next minute".
+/// unreadable, which the caller treats as "until the next minute". More seconds than a
+/// `Duration` holds (`1e20`) saturate: a wait that long is refused like any too long one.
 fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
     let value = value.trim();
     if let Ok(secs) = value.parse::<f64>() {
-        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs));
+        return (secs.is_finite() && secs >= 0.0)
+            .then(|| Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX));
     }
     let when = DateTime::parse_from_rfc2822(value).ok()?;
     let delta = when.with_timezone(&Utc) - now;
     Some(delta.to_std().unwrap_or(Duration::ZERO))
+}
+
+/// An HTTP date (`Date` header), RFC 2822 style as HTTP sends it; `None` when unreadable.
+fn parse_http_date(value: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc2822(value)
+        .ok()
+        .map(|d| d.with_timezone(&Utc))
+}
+
+/// The minute window from the (trimmed) `x-ratelimit-limit-minute` and
+/// `x-ratelimit-remaining-minute` values; a value that is not a `u32` counts as absent.
+fn rate_info(limit: Option<&str>, remaining: Option<&str>) -> RateInfo {
+    RateInfo {
+        limit: limit.and_then(|s| s.parse().ok()),
+        remaining: remaining.and_then(|s| s.parse().ok()),
+    }
 }
 
 fn is_transient_transport(e: &ureq::Error) -> bool {

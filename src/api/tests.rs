@@ -725,6 +725,34 @@ fn seconds_to_next_minute() {
     assert_eq!(secs_to_minute_boundary(None, at(45_500)), 14.5);
 }
 
+#[test]
+fn retry_after_beyond_duration_saturates_and_is_refused() {
+    // Found by the fuzz tests: `Duration::from_secs_f64` panicked on `1e20` (more seconds
+    // than a Duration holds), and the release build aborts on a panic.
+    let now = DateTime::parse_from_rfc3339("2026-11-20T10:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc);
+    for value in ["1e20", "1e30", "1e308"] {
+        assert_eq!(
+            parse_retry_after(value, now),
+            Some(Duration::MAX),
+            "{value}"
+        );
+    }
+    let raw = Raw {
+        status: 429,
+        content_type: None,
+        retry_after: Some("1e20".to_string()),
+        rate: RateInfo::default(),
+        server_date: None,
+        body: String::new(),
+    };
+    assert_eq!(
+        classify(&raw, now),
+        Verdict::MinuteLimit(Some(Duration::MAX))
+    );
+}
+
 impl Canned {
     fn with(mut self, headers: &[(&'static str, &str)]) -> Canned {
         self.headers

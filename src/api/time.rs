@@ -19,11 +19,23 @@ use crate::model::Resolution;
 
 /// Parses an RFC 3339 timestamp with 0–9 fraction digits and an offset (`Z` or `±hh:mm`).
 /// Returns the UTC instant and the offset in minutes east of UTC.
+///
+/// The instant must fall into the UTC years 0000–9999: a local year 9999 or 0000 with a
+/// large offset can leave them, and the store writes instants as fixed-width four-digit-year
+/// text, whose order is time order only inside that range (and which it reads back as
+/// RFC 3339, which has no other years).
 pub fn parse_ts(s: &str) -> Result<(DateTime<Utc>, i32), ParseError> {
     let dt = DateTime::parse_from_rfc3339(s.trim())
         .map_err(|e| ParseError::new(format!("timestamp {:?}: {e}", shorten(s))))?;
     let offset_min = dt.offset().local_minus_utc() / 60;
-    Ok((dt.with_timezone(&Utc), offset_min))
+    let utc = dt.with_timezone(&Utc);
+    if !(0..=9999).contains(&utc.year()) {
+        return Err(ParseError::new(format!(
+            "timestamp {:?}: outside the UTC years 0000-9999",
+            shorten(s)
+        )));
+    }
+    Ok((utc, offset_min))
 }
 
 /// Formats an instant as offset-qualified whole seconds in `tz`: `2026-03-29T03:00:00+02:00`.
@@ -310,6 +322,23 @@ mod tests {
             let err = parse_ts(bad).unwrap_err();
             assert!(err.to_string().contains("timestamp"), "{err}");
         }
+    }
+
+    #[test]
+    fn parse_ts_rejects_instants_outside_four_digit_utc_years() {
+        // Found by the fuzz tests: valid RFC 3339 whose UTC instant is in year 10000 or -1,
+        // which the store would write as `+10000-…`/`-0001-…` text that sorts before every
+        // other timestamp and that it cannot read back.
+        for bad in ["9999-12-31T23:59:59-23:59", "0000-01-01T00:00:00+00:01"] {
+            let err = parse_ts(bad).unwrap_err().to_string();
+            assert!(err.contains("outside the UTC years"), "{bad}: {err}");
+        }
+        assert_eq!(
+            parse_ts("9999-12-31T23:59:59+23:59").unwrap().1,
+            23 * 60 + 59,
+            "the same local time east of UTC stays inside"
+        );
+        assert!(parse_ts("0000-01-01T00:00:00Z").is_ok());
     }
 
     #[test]
