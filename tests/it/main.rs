@@ -11,8 +11,10 @@ mod truth;
 
 mod cli;
 mod crash;
+mod db_trouble;
 mod faults;
 mod incremental;
 mod limiter;
+mod read_only;
 mod reprocess;
 mod secrets;
