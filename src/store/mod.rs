@@ -345,6 +345,10 @@ impl Store {
         // Enough for every statement of every module, so none is re-prepared per batch.
         conn.set_prepared_statement_cache_capacity(64);
         migrations::migrate(&mut conn)?;
+        log::trace!(
+            "database: opened read-write, journal mode {mode}, schema version {}",
+            migrations::user_version(&conn)?
+        );
         Ok(Store { conn })
     }
 
