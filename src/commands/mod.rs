@@ -331,11 +331,20 @@ pub fn lock_run(db: &Path) -> Result<RunLock, Fatal> {
         .write(true)
         .open(&path)
         .map_err(|e| match e.kind() {
-            // The lock file lives beside the database: what keeps it from being written
-            // keeps the database from being written too, and that is the news.
-            std::io::ErrorKind::ReadOnlyFilesystem | std::io::ErrorKind::PermissionDenied => {
-                read_only_fatal(db)
-            }
+            // The lock file lives beside the database: a read-only file system keeps both
+            // from being written, and that is the news.
+            std::io::ErrorKind::ReadOnlyFilesystem => read_only_fatal(db),
+            // Another user's directory, or a lock file a run as root left behind.
+            std::io::ErrorKind::PermissionDenied => Fatal::new(
+                Exit::Database,
+                anyhow::anyhow!(
+                    "database {} is read-only for this user (its lock file {} cannot be \
+                     written: {e}); run seh as the database's owner (packaged: `sudo -u seh \
+                     seh ...`; after a run as root, `sudo chown -R seh:seh /var/lib/seh`)",
+                    db.display(),
+                    path.display()
+                ),
+            ),
             _ => Fatal::new(
                 Exit::Database,
                 anyhow::anyhow!("cannot open lock file {}: {e}", path.display()),
