@@ -49,6 +49,12 @@ impl Limiter {
         self.per_minute
     }
 
+    /// Tokens in the bucket as of the last [`Limiter::wait_before_call`] or
+    /// [`Limiter::observe`], for trace logs.
+    pub fn tokens(&self) -> f64 {
+        self.tokens
+    }
+
     /// Either takes a token and returns `None` (call now), or returns how long to wait before
     /// asking again. The caller sleeps and asks again; nothing is taken while waiting.
     pub fn wait_before_call(&mut self, now: Instant) -> Option<Duration> {

@@ -644,6 +644,9 @@ impl Client {
 
             let at = self.server_now();
             let started = Instant::now();
+            // Trace (-vv): path and query only; credentials travel in headers, never here.
+            let sep = if query_string.is_empty() { "" } else { "?" };
+            log::trace!("{} {path}{sep}{query_string}: sending", method.as_str());
             let outcome = self.attempt(method, &url, body_text.as_deref());
             let duration = started.elapsed();
 
@@ -689,6 +692,20 @@ impl Client {
             let limiter_now = self.limiter_now();
             self.limiter
                 .observe(limiter_now, raw.rate.limit, raw.rate.remaining, to_boundary);
+            log::trace!(
+                "{} {path}: status {}, content-type {}, {} bytes, rate limit {}/minute with {} \
+                 left, server date {}, retry-after {}; limiter holds {:.1} of {} tokens",
+                method.as_str(),
+                raw.status,
+                raw.content_type.as_deref().unwrap_or("-"),
+                raw.body.len(),
+                raw.rate.limit.map_or("-".into(), |n| n.to_string()),
+                raw.rate.remaining.map_or("-".into(), |n| n.to_string()),
+                raw.server_date.map_or("-".into(), |d| d.to_rfc3339()),
+                raw.retry_after.as_deref().unwrap_or("-"),
+                self.limiter.tokens(),
+                self.limiter.per_minute()
+            );
             let verdict = classify(&raw, Utc::now());
             let verdict = match verdict {
                 Verdict::Fail(e) => Verdict::Fail(self.scrub_error(e, &body_secrets)),
@@ -867,6 +884,11 @@ impl Client {
             log::debug!("minute limiter: waiting {} ms", wait.as_millis());
             self.sleep(wait)?;
         }
+        log::trace!(
+            "minute limiter: call allowed, {:.1} of {} tokens left",
+            self.limiter.tokens(),
+            self.limiter.per_minute()
+        );
         Ok(())
     }
 

@@ -10,7 +10,8 @@ use std::path::Path;
 
 pub fn run(config: &Config, dest: &Path) -> Outcome {
     let path = &config.database;
-    let store = super::open_existing(path)?;
+    // Any schema: a copy is the way to rescue an older database from a read-only card.
+    let (store, _lock) = super::open_existing(path, super::Schema::Any)?;
     // Created here, empty and 0600, so the copy is private from its first byte and an
     // existing file is refused rather than overwritten.
     if let Err(e) = super::create_private(dest) {

@@ -94,17 +94,143 @@ fn load_config(cli: Option<&Path>, env: &Env) -> Result<Config, Fatal> {
     config::load(path.as_deref(), env).map_err(|e| Fatal::new(Exit::Config, e))
 }
 
-/// Map a store error to the exit code and a one-line message naming the file.
+/// Map a store error to the exit code and one line naming the file, the cause and, where
+/// there is one, the fix.
 pub fn db_fatal(path: &Path, e: store::Error) -> Fatal {
-    Fatal::new(
-        Exit::Database,
-        anyhow::anyhow!("database {}: {e}", path.display()),
-    )
+    use store::Error as E;
+    let db = path.display();
+    let message = match &e {
+        E::ReadOnly { .. } => return read_only_fatal(path),
+        // A write that fails mid-run on a card the kernel has just remounted read-only is
+        // an I/O error to SQLite; the file system tells what it was.
+        E::Io { .. } if on_read_only_fs(path) => return read_only_fatal(path),
+        E::Corrupt { .. } => {
+            let what = if e.not_a_database() {
+                "is not an SQLite database (damaged, or another file)"
+            } else {
+                "is damaged (malformed)"
+            };
+            format!(
+                "database {db} {what}: restore a copy made with `seh backup` if you made one \
+                 (seh keeps none by itself), or move the file aside and run `seh sync` to \
+                 start a new one"
+            )
+        }
+        E::Outdated { found, known } => format!(
+            "database {db} has schema version {found}, older than this seh's ({known}), and \
+             cannot be upgraded while read-only: make it writable and run `seh sync` once, or \
+             copy it with `seh backup DEST` and use the copy (SEH_DATABASE=DEST)"
+        ),
+        E::UnreadableWal { wal } => format!(
+            "database {db}: committed changes in {} cannot be read without its -shm file, \
+             which SQLite cannot rebuild on a read-only file system: make the disk writable \
+             again, or copy {db} and {} together to a writable disk and use the copy",
+            wal.display(),
+            wal.display()
+        ),
+        _ => format!("database {db}: {e}"),
+    };
+    Fatal::new(Exit::Database, anyhow::anyhow!(message))
 }
 
-/// Open (and migrate) a database that must exist already: the reading commands never
-/// create one.
-pub fn open_existing(path: &Path) -> Result<store::Store, Fatal> {
+/// The database cannot be written: say whether the file system or this user is the cause,
+/// and what to do.
+pub fn read_only_fatal(db: &Path) -> Fatal {
+    let message = if on_read_only_fs(db) {
+        format!(
+            "database {} is on a read-only file system: check the disk (`mount` shows `ro` \
+             when the kernel remounted a failing SD card read-only; `dmesg` says why), and \
+             rescue a copy with `seh backup DEST`",
+            db.display()
+        )
+    } else {
+        format!(
+            "database {} is read-only for this user: run seh as its owner (packaged: \
+             `sudo -u seh seh ...`) or fix its permissions (`ls -l`, `lsattr`); \
+             `seh backup DEST` can still copy it",
+            db.display()
+        )
+    };
+    Fatal::new(Exit::Database, anyhow::anyhow!(message))
+}
+
+/// Whether the directory of `db` is on a read-only file system: an anonymous temporary
+/// file there (`O_TMPFILE`, nothing visible is left) is refused with `EROFS`. Opening the
+/// database file itself for writing would tell too, but closing that descriptor would
+/// drop SQLite's POSIX locks on the file.
+pub fn on_read_only_fs(db: &Path) -> bool {
+    match tempfile::tempfile_in(parent_dir(db)) {
+        Ok(_) => false,
+        Err(e) => e.kind() == std::io::ErrorKind::ReadOnlyFilesystem,
+    }
+}
+
+/// The directory holding `db` (`.` for a bare file name).
+fn parent_dir(db: &Path) -> &Path {
+    db.parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
+/// `[database] path` must name a file in an existing directory. Both mistakes are named
+/// here, before the lock file or SQLite says something vaguer about them.
+fn check_database_path(db: &Path) -> Result<(), Fatal> {
+    refuse_directory(db)?;
+    let dir = parent_dir(db);
+    match std::fs::metadata(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Fatal::new(
+            Exit::Database,
+            anyhow::anyhow!(
+                "[database] path {}: directory {} does not exist; create it or mount the disk \
+                 it is on (`seh init` creates it), or correct the setting",
+                db.display(),
+                dir.display()
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// A directory is never a database: that is the setting's mistake (exit 2), not the disk's.
+fn refuse_directory(db: &Path) -> Result<(), Fatal> {
+    if db.is_dir() {
+        return Err(Fatal::new(
+            Exit::Config,
+            anyhow::anyhow!(
+                "[database] path {} is a directory, not a database file; set it to a file \
+                 in it, e.g. {}",
+                db.display(),
+                db.join("seh.db").display()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// What a reading command needs of the schema.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Schema {
+    /// `status`, `plan`: they query the tables, so the schema must be this seh's.
+    Current,
+    /// `backup`: copies whatever is there.
+    Any,
+}
+
+/// Held while a database that cannot be written is read as immutable: the run lock, shared,
+/// so no sync changes the file meanwhile. Empty in every other case.
+pub struct ReadLock {
+    _file: Option<File>,
+}
+
+/// Open a database that must exist already, for a command that only reads it (`status`,
+/// `plan`, `backup`): the reading commands never create one and never need the run lock.
+///
+/// A writable database is opened as always (and migrated). One that cannot be written (a
+/// card remounted read-only, another user's file) is opened read-only without migrating
+/// ([`store::ReadOnlyAccess`] tells how); where that means reading it as immutable on a
+/// writable file system, the run lock is held shared for as long as the [`ReadLock`] lives.
+pub fn open_existing(path: &Path, schema: Schema) -> Result<(store::Store, ReadLock), Fatal> {
+    check_database_path(path)?;
     if !path.exists() {
         return Err(Fatal::new(
             Exit::Database,
@@ -114,11 +240,40 @@ pub fn open_existing(path: &Path) -> Result<store::Store, Fatal> {
             ),
         ));
     }
-    store::Store::open(path).map_err(|e| db_fatal(path, e))
+    match store::Store::open(path) {
+        Ok(store) => return Ok((store, ReadLock { _file: None })),
+        Err(store::Error::ReadOnly { .. }) => {}
+        Err(e) => return Err(db_fatal(path, e)),
+    }
+    let read_only_fs = on_read_only_fs(path);
+    let access = store::ReadOnlyAccess::of(path).map_err(|e| db_fatal(path, e))?;
+    let file = match access {
+        store::ReadOnlyAccess::Immutable if !read_only_fs => Some(lock_shared(path)?),
+        _ => None,
+    };
+    let store = store::Store::open_read_only(path, access).map_err(|e| db_fatal(path, e))?;
+    if schema == Schema::Current {
+        store.require_current().map_err(|e| db_fatal(path, e))?;
+    }
+    if read_only_fs {
+        log::warn!(
+            "database {} is on a read-only file system; reading it without writing \
+             (`seh sync` fails until it is writable again)",
+            path.display()
+        );
+    } else {
+        log::debug!(
+            "database {} is read-only for this user; reading it without writing",
+            path.display()
+        );
+    }
+    log::debug!("database {}: read-only access {access:?}", path.display());
+    Ok((store, ReadLock { _file: file }))
 }
 
 /// Open (creating if needed, mode 0600) and migrate the database.
 pub fn open_store(path: &Path) -> Result<store::Store, Fatal> {
+    refuse_directory(path)?;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         if !dir.exists() {
             std::fs::create_dir_all(dir).map_err(|e| {
@@ -168,17 +323,32 @@ pub struct RunLock {
 }
 
 pub fn lock_run(db: &Path) -> Result<RunLock, Fatal> {
+    check_database_path(db)?;
     let path = lock_path(db);
     let file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .open(&path)
-        .map_err(|e| {
-            Fatal::new(
+        .map_err(|e| match e.kind() {
+            // The lock file lives beside the database: a read-only file system keeps both
+            // from being written, and that is the news.
+            std::io::ErrorKind::ReadOnlyFilesystem => read_only_fatal(db),
+            // Another user's directory, or a lock file a run as root left behind.
+            std::io::ErrorKind::PermissionDenied => Fatal::new(
+                Exit::Database,
+                anyhow::anyhow!(
+                    "database {} is read-only for this user (its lock file {} cannot be \
+                     written: {e}); run seh as the database's owner (packaged: `sudo -u seh \
+                     seh ...`; after a run as root, `sudo chown -R seh:seh /var/lib/seh`)",
+                    db.display(),
+                    path.display()
+                ),
+            ),
+            _ => Fatal::new(
                 Exit::Database,
                 anyhow::anyhow!("cannot open lock file {}: {e}", path.display()),
-            )
+            ),
         })?;
     match file.try_lock() {
         Ok(()) => Ok(RunLock { _file: file }),
@@ -186,6 +356,39 @@ pub fn lock_run(db: &Path) -> Result<RunLock, Fatal> {
             Exit::Busy,
             anyhow::anyhow!(
                 "another seh run is using {} (lock {} is held); try again when it has finished",
+                db.display(),
+                path.display()
+            ),
+        )),
+        Err(std::fs::TryLockError::Error(e)) => Err(Fatal::new(
+            Exit::Database,
+            anyhow::anyhow!("cannot lock {}: {e}", path.display()),
+        )),
+    }
+}
+
+/// The run lock taken shared by a reader of a database it cannot write, so no sync or
+/// reprocess (which take it exclusively) changes the file while it is read as immutable.
+fn lock_shared(db: &Path) -> Result<File, Fatal> {
+    let path = lock_path(db);
+    let file = File::open(&path).map_err(|e| {
+        Fatal::new(
+            Exit::Database,
+            anyhow::anyhow!(
+                "database {} is read-only for this user, and reading it safely needs its run \
+                 lock {} ({e}); run seh as the database's owner (packaged: `sudo -u seh seh ...`)",
+                db.display(),
+                path.display()
+            ),
+        )
+    })?;
+    match file.try_lock_shared() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Fatal::new(
+            Exit::Busy,
+            anyhow::anyhow!(
+                "another seh run is writing {} (lock {} is held); this user can read it when \
+                 that run has finished",
                 db.display(),
                 path.display()
             ),
@@ -248,4 +451,96 @@ pub fn print_out(text: &str) {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(f: Fatal) -> (Exit, String) {
+        (f.exit, format!("{:#}", f.error))
+    }
+
+    fn sqlite(code: std::os::raw::c_int) -> rusqlite::Error {
+        rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), None)
+    }
+
+    /// Damage is named as such, with the way back (a `seh backup` copy, if one was made).
+    #[test]
+    fn damage_names_the_file_and_the_backup() {
+        let p = Path::new("/srv/seh.db");
+        let notadb = store::Error::Corrupt {
+            query: "read schema version",
+            source: sqlite(rusqlite::ffi::SQLITE_NOTADB),
+        };
+        let (exit, msg) = line(db_fatal(p, notadb));
+        assert_eq!(exit, Exit::Database);
+        assert!(
+            msg.contains("/srv/seh.db is not an SQLite database"),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("`seh backup`") && msg.contains("if you made one"),
+            "{msg}"
+        );
+        let malformed = store::Error::Corrupt {
+            query: "read sites",
+            source: sqlite(rusqlite::ffi::SQLITE_CORRUPT),
+        };
+        let (_, msg) = line(db_fatal(p, malformed));
+        assert!(msg.contains("/srv/seh.db is damaged"), "{msg}");
+    }
+
+    #[test]
+    fn an_old_schema_on_a_read_only_database_says_how_to_upgrade() {
+        let e = store::Error::Outdated { found: 1, known: 2 };
+        let (exit, msg) = line(db_fatal(Path::new("seh.db"), e));
+        assert_eq!(exit, Exit::Database);
+        assert!(
+            msg.contains("schema version 1") && msg.contains("seh sync"),
+            "{msg}"
+        );
+    }
+
+    /// An I/O error at commit on a file system that went read-only (the SD card the kernel
+    /// remounted mid-run) is reported as that, with the rescue. Needs root for the mount.
+    #[test]
+    fn an_io_error_on_a_read_only_file_system_says_read_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "ro,size=64k", "tmpfs"])
+            .arg(dir.path())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !mounted {
+            eprintln!("SKIPPED: a tmpfs cannot be mounted here (needs root)");
+            return;
+        }
+        let db = dir.path().join("seh.db");
+        let e = store::Error::Io {
+            what: "commit write transaction",
+            source: std::io::Error::other("disk I/O error"),
+        };
+        let read_only = on_read_only_fs(&db);
+        let (exit, msg) = line(db_fatal(&db, e));
+        let _ = std::process::Command::new("umount")
+            .arg(dir.path())
+            .status();
+        assert!(read_only);
+        assert_eq!(exit, Exit::Database);
+        assert!(
+            msg.contains(&db.display().to_string())
+                && msg.contains("read-only file system")
+                && msg.contains("seh backup DEST"),
+            "{msg}"
+        );
+        // Elsewhere the same error stays what SQLite said.
+        let e = store::Error::Io {
+            what: "commit write transaction",
+            source: std::io::Error::other("disk I/O error"),
+        };
+        let (_, msg) = line(db_fatal(&dir.path().join("seh.db"), e));
+        assert!(!msg.contains("read-only"), "{msg}");
+    }
 }

@@ -21,7 +21,7 @@ pub fn run(config: &Config, args: &PlanArgs) -> Outcome {
         full: args.full,
     };
     let settings = sync::settings(config, &sync_args)?;
-    let mut store = super::open_existing(path)?;
+    let (mut store, _lock) = super::open_existing(path, super::Schema::Current)?;
     // No call is made: a client without a credential serves as the clock, so OAuth-only
     // installations can plan too.
     let mut client = build_client_with(

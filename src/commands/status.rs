@@ -13,7 +13,7 @@ use serde_json::json;
 
 pub fn run(config: &Config, as_json: bool) -> Outcome {
     let path = &config.database;
-    let store = super::open_existing(path)?;
+    let (store, _lock) = super::open_existing(path, super::Schema::Current)?;
     let states = store.sync_states().map_err(|e| db_fatal(path, e))?;
     let sites = store.site_rows().map_err(|e| db_fatal(path, e))?;
     let counts = store.row_counts().map_err(|e| db_fatal(path, e))?;

@@ -120,6 +120,11 @@ pub fn run(config: &Config, args: &SyncArgs) -> Outcome {
     if stop.load(Ordering::SeqCst) && exit != Exit::Interrupted {
         return Ok(Exit::Interrupted);
     }
+    // A card the kernel remounted read-only mid-run fails a commit with an I/O error (the
+    // harvester logged it); the closing line says what it was and what to do.
+    if exit == Exit::Database && super::on_read_only_fs(&config.database) {
+        return Err(super::read_only_fatal(&config.database));
+    }
     Ok(exit)
 }
 

@@ -23,11 +23,12 @@ mod entities;
 mod migrations;
 mod raw;
 mod read;
+mod read_only;
 mod series;
 mod state;
 
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::clock::Anchor;
@@ -38,6 +39,7 @@ pub use calls::{ApiCall, Run, RunSummary};
 pub use migrations::KNOWN_VERSION;
 pub use raw::{canonical_query, RawResponse};
 pub use read::{fleet_listing_extra, SiteRow};
+pub use read_only::ReadOnlyAccess;
 pub use series::SeriesKind;
 pub use state::{SyncState, FLEET_SITE_ID};
 
@@ -114,6 +116,11 @@ pub enum Error {
     },
     /// The database was written by a newer seh; opening it could lose data.
     TooNew { found: i64, known: i64 },
+    /// A read-only open found a schema older than this seh's, which it cannot upgrade.
+    Outdated { found: i64, known: i64 },
+    /// Committed changes sit in the `-wal` file but its `-shm` index is missing, and a
+    /// read-only open can neither rebuild it nor read the `-wal` without it.
+    UnreadableWal { wal: PathBuf },
     /// Any other SQLite failure.
     Sql {
         query: &'static str,
@@ -148,6 +155,16 @@ impl fmt::Display for Error {
                 f,
                 "database schema version {found} is newer than this seh supports ({known})"
             ),
+            Error::Outdated { found, known } => write!(
+                f,
+                "database schema version {found} is older than this seh's ({known}) and a \
+                 read-only database cannot be upgraded"
+            ),
+            Error::UnreadableWal { wal } => write!(
+                f,
+                "committed changes in {} cannot be read without its -shm file",
+                wal.display()
+            ),
             Error::Sql { query, .. } => write!(f, "could not {query}"),
             Error::Io { what, .. } => write!(f, "could not {what}"),
             Error::Invalid { what } => write!(f, "invalid input to the store: {what}"),
@@ -164,7 +181,23 @@ impl std::error::Error for Error {
             | Error::Corrupt { source, .. }
             | Error::Sql { source, .. } => Some(source),
             Error::Io { source, .. } => Some(source),
-            Error::TooNew { .. } | Error::Invalid { .. } => None,
+            Error::TooNew { .. }
+            | Error::Outdated { .. }
+            | Error::UnreadableWal { .. }
+            | Error::Invalid { .. } => None,
+        }
+    }
+}
+
+impl Error {
+    /// A [`Error::Corrupt`] whose file is not an SQLite database at all (`SQLITE_NOTADB`:
+    /// another file, or the header itself damaged), as opposed to damage inside one.
+    pub fn not_a_database(&self) -> bool {
+        match self {
+            Error::Corrupt { source, .. } => {
+                source.sqlite_error_code() == Some(rusqlite::ErrorCode::NotADatabase)
+            }
+            _ => false,
         }
     }
 }
@@ -317,6 +350,10 @@ impl Store {
         // Enough for every statement of every module, so none is re-prepared per batch.
         conn.set_prepared_statement_cache_capacity(64);
         migrations::migrate(&mut conn)?;
+        log::trace!(
+            "database: opened read-write, journal mode {mode}, schema version {}",
+            migrations::user_version(&conn)?
+        );
         Ok(Store { conn, clock: None })
     }
 
@@ -350,18 +387,26 @@ impl Store {
         E: From<Error>,
     {
         let now = fmt_ts(&self.now());
+        let changes_before = self.conn.total_changes();
         let inner = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .ctx("begin write transaction")?;
-        let mut tx = Tx {
-            tx: inner,
-            now,
-            seq: None,
+        let out = {
+            let mut tx = Tx {
+                tx: inner,
+                now,
+                seq: None,
+            };
+            // Dropping `tx` on the error path rolls back.
+            let out = f(&mut tx)?;
+            tx.tx.commit().ctx("commit write transaction")?;
+            out
         };
-        // Dropping `tx` on the error path rolls back.
-        let out = f(&mut tx)?;
-        tx.tx.commit().ctx("commit write transaction")?;
+        log::trace!(
+            "database: committed a write transaction of {} row changes",
+            self.conn.total_changes() - changes_before
+        );
         Ok(out)
     }
 

@@ -159,6 +159,10 @@ fn error_display_is_lowercase_without_period() {
             rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(ffi::SQLITE_BUSY), None),
         ),
         Error::TooNew { found: 3, known: 1 },
+        Error::Outdated { found: 1, known: 3 },
+        Error::UnreadableWal {
+            wal: "/card/seh.db-wal".into(),
+        },
         Error::Invalid {
             what: "power series is not in W",
         },

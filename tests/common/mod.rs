@@ -313,6 +313,24 @@ impl SmallDisk {
         path
     }
 
+    /// Remounts the disk read-only, as the kernel does with an SD card that fails.
+    pub fn read_only(&self) {
+        self.remount("remount,ro");
+    }
+
+    pub fn writable(&self) {
+        self.remount("remount,rw");
+    }
+
+    fn remount(&self, options: &str) {
+        let st = std::process::Command::new("mount")
+            .args(["-o", options])
+            .arg(&self.dir)
+            .status()
+            .unwrap();
+        assert!(st.success(), "mount -o {options} {}", self.dir.display());
+    }
+
     pub fn grow(&self, size: &str) {
         let st = std::process::Command::new("mount")
             .args(["-o", &format!("remount,size={size}")])

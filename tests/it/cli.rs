@@ -8,15 +8,6 @@ fn file_sum(p: &Path) -> u64 {
     fnv(&std::fs::read(p).unwrap_or_else(|e| panic!("read {}: {e}", p.display())))
 }
 
-/// Non-empty stderr lines that are not log records (`[LEVEL] ...`): the final error line.
-fn error_lines(out: &Out) -> Vec<String> {
-    out.stderr
-        .lines()
-        .filter(|l| !l.trim().is_empty() && !l.starts_with('['))
-        .map(str::to_string)
-        .collect()
-}
-
 #[test]
 fn an_unknown_config_key_is_named_with_its_file() {
     let env = TestEnv::new();

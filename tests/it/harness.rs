@@ -419,6 +419,15 @@ pub fn max_id(c: &Connection, table: &str) -> i64 {
     .unwrap()
 }
 
+/// Non-empty stderr lines that are not log records (`[LEVEL] ...`): the final error line.
+pub fn error_lines(out: &Out) -> Vec<String> {
+    out.stderr
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('['))
+        .map(str::to_string)
+        .collect()
+}
+
 pub fn integrity_ok(path: &Path) {
     let c = open_db(path);
     let r: String = c

@@ -1,6 +1,6 @@
-//! The API key never appears in any output (at trace level), in `status`, nor anywhere in
-//! the database: not in the file bytes, the decompressed raw archive, the call ledger or
-//! the recorded errors.
+//! The API key never appears in any output (at trace level, which shows each request and
+//! response in detail), in `status`, nor anywhere in the database: not in the file bytes,
+//! the decompressed raw archive, the call ledger or the recorded errors.
 
 use crate::harness::*;
 use flate2::read::GzDecoder;
@@ -15,6 +15,35 @@ fn assert_clean(out: &Out) {
         assert!(
             !out.all().contains(s),
             "the key {s} appears in the output\n{out}"
+        );
+    }
+}
+
+fn has_trace(out: &Out, text: &str) -> bool {
+    out.stderr
+        .lines()
+        .any(|l| l.starts_with("[TRACE]") && l.contains(text))
+}
+
+/// The same command at `-vv` and at `-v`: the trace run shows what the debug run does and
+/// more (each request sent, each response's status, content type, size, rate headers and
+/// server date, the limiter's decision); the debug run shows no trace record.
+fn trace_adds_to_debug(trace: &Out, debug: &Out) {
+    assert!(
+        !debug.stderr.contains("[TRACE]") && debug.stderr.contains("[DEBUG] GET /sites"),
+        "-v prints debug records only\n{debug}"
+    );
+    assert!(trace.stderr.contains("[DEBUG] GET /sites"), "{trace}");
+    for text in [
+        "GET /sites?",
+        "GET /sites: status 200, content-type application/json",
+        "rate limit",
+        "server date",
+        "minute limiter: call allowed",
+    ] {
+        assert!(
+            has_trace(trace, text),
+            "no trace record with {text:?}\n{trace}"
         );
     }
 }
@@ -35,16 +64,22 @@ fn the_key_never_appears_in_output_or_database() {
             ..ConfigSpec::default()
         },
     );
-    // Trace level is `-v -v`: argh rejects the clustered `-vv` the README documents
-    // ("Unrecognized argument: -vv"); src/main.rs does not split short-flag clusters.
+    // Trace level: `-vv` (src/main.rs spells the cluster out) or `-v -v`.
     let mut outs = vec![
-        env.seh(&["-v", "-v", "check"]),
+        env.seh(&["-vv", "check"]),
         env.seh(&["-v", "-v", "sync"]),
         env.seh(&["-v", "-v", "sync"]),
+        env.seh(&["-v", "check"]),
     ];
-    outs[0].expect(0);
-    outs[1].expect(0);
-    outs[2].expect(0);
+    for out in &outs {
+        out.expect(0);
+    }
+    trace_adds_to_debug(&outs[0], &outs[3]);
+    assert!(
+        has_trace(&outs[1], "database: committed a write transaction of"),
+        "commit sizes at trace level\n{}",
+        outs[1]
+    );
     // A failing family, a retried 503 and an unusable body, at trace level.
     env.add_fault("*/sites/2150001/power=500");
     env.add_fault("*/sites/3150002/energy=503,nth=1");
