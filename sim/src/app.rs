@@ -47,6 +47,17 @@ pub enum SoeScale {
     Percent,
 }
 
+/// Body of the 429s (reference §6.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RateLimitBody {
+    /// problem+json with a `detail` (the documented shape, default).
+    Problem,
+    /// The API gateway's own rate-limiting body, `{"message":"API rate limit exceeded"}`
+    /// as `application/json`, for the minute limit and the exhausted credits alike: only
+    /// the headers tell the two apart.
+    Gateway,
+}
+
 /// Everything configurable about a running simulator.
 #[derive(Clone, Debug)]
 pub struct SimOptions {
@@ -70,6 +81,9 @@ pub struct SimOptions {
     pub sites_shape: SitesShape,
     pub sites_count: SitesCount,
     pub soe_scale: SoeScale,
+    pub rate_limit_body: RateLimitBody,
+    /// OAuth answers as other V2 clients saw them (reference §6.1).
+    pub oauth_variants: oauth::Variants,
     pub scenario: Scenario,
 }
 
@@ -97,6 +111,8 @@ impl SimOptions {
             sites_shape: SitesShape::Wrapped,
             sites_count: SitesCount::Total,
             soe_scale: SoeScale::Fraction,
+            rate_limit_body: RateLimitBody::Problem,
+            oauth_variants: oauth::Variants::default(),
             scenario: Scenario::default_fleet(),
         }
     }
@@ -173,6 +189,7 @@ impl App {
             oauth.register_client(c.clone());
         }
         oauth.set_echo_state(opts.oauth_echo_state);
+        oauth.set_variants(opts.oauth_variants);
         Ok(App {
             clock: Clock::new(opts.start, opts.speed),
             models,
@@ -246,12 +263,8 @@ impl App {
             } => {
                 let secs = self.clock.real_secs_for(retry_after_virtual);
                 return Reply::Normal(
-                    with_rate(Response::problem(
-                        429,
-                        "Too Many Requests",
-                        "API rate limit exceeded",
-                    ))
-                    .with_header("retry-after", &secs.to_string()),
+                    with_rate(self.too_many("API rate limit exceeded"))
+                        .with_header("retry-after", &secs.to_string()),
                 );
             }
             Admission::CreditsExhausted { .. } => {
@@ -260,14 +273,10 @@ impl App {
                     .lock()
                     .expect("accounting lock")
                     .next_reset(now);
-                return Reply::Normal(with_rate(Response::problem(
-                    429,
-                    "Too Many Requests",
-                    &format!(
-                        "Monthly API credit limit reached. Credits renew on {}",
-                        time::fmt_utc(reset)
-                    ),
-                )));
+                return Reply::Normal(with_rate(self.too_many(&format!(
+                    "Monthly API credit limit reached. Credits renew on {}",
+                    time::fmt_utc(reset)
+                ))));
             }
         }
 
@@ -276,19 +285,15 @@ impl App {
         match fault {
             None => Reply::Normal(normal()),
             Some(FaultAction::Burst429) => Reply::Normal(
-                with_rate(Response::problem(
-                    429,
-                    "Too Many Requests",
-                    "API rate limit exceeded",
-                ))
-                .with_header("x-ratelimit-remaining-minute", "0")
-                .with_header(
-                    "retry-after",
-                    &self
-                        .clock
-                        .real_secs_for(Duration::seconds(60 - i64::from(now.second())))
-                        .to_string(),
-                ),
+                with_rate(self.too_many("API rate limit exceeded"))
+                    .with_header("x-ratelimit-remaining-minute", "0")
+                    .with_header(
+                        "retry-after",
+                        &self
+                            .clock
+                            .real_secs_for(Duration::seconds(60 - i64::from(now.second())))
+                            .to_string(),
+                    ),
             ),
             // The failure comes from behind the gateway, so its answer (an HTML error
             // page, an empty body, …) still carries the minute headers like any other.
@@ -302,6 +307,17 @@ impl App {
         }
     }
 
+    /// A 429 in the configured body shape; the caller adds the headers that tell the
+    /// minute limit from exhausted credits.
+    fn too_many(&self, detail: &str) -> Response {
+        match self.opts.rate_limit_body {
+            RateLimitBody::Problem => Response::problem(429, "Too Many Requests", detail),
+            RateLimitBody::Gateway => {
+                Response::json(429, &json!({"message": "API rate limit exceeded"}))
+            }
+        }
+    }
+
     fn authenticate(&self, req: &Request) -> Result<Caller, Response> {
         if let Some(auth) = req.header("authorization") {
             let token = auth
@@ -309,17 +325,13 @@ impl App {
                 .or_else(|| auth.strip_prefix("bearer "))
                 .unwrap_or("");
             let now = self.clock.now();
-            return match self
-                .oauth
-                .lock()
-                .expect("oauth lock")
-                .check_bearer(token, now)
-            {
+            let mut oauth = self.oauth.lock().expect("oauth lock");
+            return match oauth.check_bearer(token, now) {
                 Ok(grant) => Ok(Caller::Bearer {
                     site_id: grant.site_id as i64,
                     scopes: grant.scopes,
                 }),
-                Err(e) => Err(e.to_response()),
+                Err(e) => Err(oauth.bearer_response(e)),
             };
         }
         match req.header("x-api-key") {

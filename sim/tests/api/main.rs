@@ -1,8 +1,8 @@
 //! Integration tests of seh-sim: every operation against the V2 reference
 //! (shared/api/solaredge-v2.md), time and DST handling, cross-resolution consistency,
-//! window limits, rate limits and credits, OAuth, fault injection, admin controls and
-//! the command line. One test binary; each test starts its own simulator on port 0
-//! with a frozen clock at 2026-11-26T12:00:00Z.
+//! window limits, rate limits and credits, OAuth, fault injection, admin controls, the
+//! variants other clients saw (§6.1) and the command line. One test binary; each test
+//! starts its own simulator on port 0 with a frozen clock at 2026-11-26T12:00:00Z.
 
 mod support;
 
@@ -14,3 +14,4 @@ mod limits;
 mod oauth;
 mod shapes;
 mod time;
+mod variants;
