@@ -75,6 +75,17 @@ impl StatusCase {
     }
 }
 
+/// Body of the 429s (reference §6.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RateLimitBody {
+    /// problem+json with a `detail` (the documented shape, default).
+    Problem,
+    /// The API gateway's own rate-limiting body, `{"message":"API rate limit exceeded"}`
+    /// as `application/json`, for the minute limit and the exhausted credits alike: only
+    /// the headers tell the two apart.
+    Gateway,
+}
+
 /// Everything configurable about a running simulator.
 #[derive(Clone, Debug)]
 pub struct SimOptions {
@@ -108,6 +119,9 @@ pub struct SimOptions {
     /// Serve `consumedAcPower` (W) and `consumedAcEnergy` (WH) in inverter telemetry, as a
     /// body that looks captured live does (reference §6.1); the documented shape has not.
     pub inverter_consumption: bool,
+    pub rate_limit_body: RateLimitBody,
+    /// OAuth answers as other V2 clients saw them (reference §6.1).
+    pub oauth_variants: oauth::Variants,
     pub scenario: Scenario,
 }
 
@@ -139,6 +153,8 @@ impl SimOptions {
             status_case: StatusCase::Upper,
             telemetry_stamp: TelemetryStamp::End,
             inverter_consumption: false,
+            rate_limit_body: RateLimitBody::Problem,
+            oauth_variants: oauth::Variants::default(),
             scenario: Scenario::default_fleet(),
         }
     }
@@ -216,6 +232,7 @@ impl App {
             oauth.register_client(c.clone());
         }
         oauth.set_echo_state(opts.oauth_echo_state);
+        oauth.set_variants(opts.oauth_variants);
         Ok(App {
             clock: Clock::new(opts.start, opts.speed),
             models,
@@ -289,12 +306,8 @@ impl App {
             } => {
                 let secs = self.clock.real_secs_for(retry_after_virtual);
                 return Reply::Normal(
-                    with_rate(Response::problem(
-                        429,
-                        "Too Many Requests",
-                        "API rate limit exceeded",
-                    ))
-                    .with_header("retry-after", &secs.to_string()),
+                    with_rate(self.too_many("API rate limit exceeded"))
+                        .with_header("retry-after", &secs.to_string()),
                 );
             }
             Admission::CreditsExhausted { .. } => {
@@ -303,14 +316,10 @@ impl App {
                     .lock()
                     .expect("accounting lock")
                     .next_reset(now);
-                return Reply::Normal(with_rate(Response::problem(
-                    429,
-                    "Too Many Requests",
-                    &format!(
-                        "Monthly API credit limit reached. Credits renew on {}",
-                        time::fmt_utc(reset)
-                    ),
-                )));
+                return Reply::Normal(with_rate(self.too_many(&format!(
+                    "Monthly API credit limit reached. Credits renew on {}",
+                    time::fmt_utc(reset)
+                ))));
             }
         }
 
@@ -319,19 +328,15 @@ impl App {
         match fault {
             None => Reply::Normal(normal()),
             Some(FaultAction::Burst429) => Reply::Normal(
-                with_rate(Response::problem(
-                    429,
-                    "Too Many Requests",
-                    "API rate limit exceeded",
-                ))
-                .with_header("x-ratelimit-remaining-minute", "0")
-                .with_header(
-                    "retry-after",
-                    &self
-                        .clock
-                        .real_secs_for(Duration::seconds(60 - i64::from(now.second())))
-                        .to_string(),
-                ),
+                with_rate(self.too_many("API rate limit exceeded"))
+                    .with_header("x-ratelimit-remaining-minute", "0")
+                    .with_header(
+                        "retry-after",
+                        &self
+                            .clock
+                            .real_secs_for(Duration::seconds(60 - i64::from(now.second())))
+                            .to_string(),
+                    ),
             ),
             // The failure comes from behind the gateway, so its answer (an HTML error
             // page, an empty body, …) still carries the minute headers like any other.
@@ -345,6 +350,17 @@ impl App {
         }
     }
 
+    /// A 429 in the configured body shape; the caller adds the headers that tell the
+    /// minute limit from exhausted credits.
+    fn too_many(&self, detail: &str) -> Response {
+        match self.opts.rate_limit_body {
+            RateLimitBody::Problem => Response::problem(429, "Too Many Requests", detail),
+            RateLimitBody::Gateway => {
+                Response::json(429, &json!({"message": "API rate limit exceeded"}))
+            }
+        }
+    }
+
     fn authenticate(&self, req: &Request) -> Result<Caller, Response> {
         if let Some(auth) = req.header("authorization") {
             let token = auth
@@ -352,17 +368,13 @@ impl App {
                 .or_else(|| auth.strip_prefix("bearer "))
                 .unwrap_or("");
             let now = self.clock.now();
-            return match self
-                .oauth
-                .lock()
-                .expect("oauth lock")
-                .check_bearer(token, now)
-            {
+            let mut oauth = self.oauth.lock().expect("oauth lock");
+            return match oauth.check_bearer(token, now) {
                 Ok(grant) => Ok(Caller::Bearer {
                     site_id: grant.site_id as i64,
                     scopes: grant.scopes,
                 }),
-                Err(e) => Err(e.to_response()),
+                Err(e) => Err(oauth.bearer_response(e)),
             };
         }
         match req.header("x-api-key") {

@@ -4,8 +4,10 @@
 
 use argh::FromArgs;
 use chrono::{DateTime, Utc};
-use seh_sim::app::{SimOptions, SitesCount, SitesShape, SoeScale, StatusCase, TelemetryStamp};
-use seh_sim::oauth::Client as OAuthClient;
+use seh_sim::app::{
+    RateLimitBody, SimOptions, SitesCount, SitesShape, SoeScale, StatusCase, TelemetryStamp,
+};
+use seh_sim::oauth::{Client as OAuthClient, Variants};
 use seh_sim::ratelimit::CreditMode;
 use seh_sim::scenario::{Scenario, DEFAULT_SCENARIO};
 use seh_sim::windows::{Profile, WindowLimits};
@@ -104,6 +106,21 @@ struct Args {
     /// that looks captured live has them (default off: the documented shape has not)
     #[argh(switch)]
     inverter_consumption: bool,
+    /// body of the 429s: problem (problem+json, default) or gateway
+    /// ({"message":"API rate limit exceeded"} for the minute limit and the credits alike)
+    #[argh(option, default = "String::from(\"problem\")")]
+    rate_limit_body: String,
+    /// refused bearer tokens: distinct (a description per cause, default) or uniform (one
+    /// text for every cause, as another client quotes it)
+    #[argh(option, default = "String::from(\"distinct\")")]
+    bearer_401: String,
+    /// error code for a dead refresh token or a used code: invalid_grant (default) or
+    /// invalid_request
+    #[argh(option, default = "String::from(\"invalid_grant\")")]
+    dead_grant_error: String,
+    /// HTTP status of invalid_client from the token endpoint: 400 (default) or 401
+    #[argh(option, default = "400")]
+    invalid_client_status: u16,
     /// print the built-in scenario as TOML and exit
     #[argh(switch)]
     print_scenario: bool,
@@ -178,6 +195,35 @@ fn options(a: Args) -> Result<(SimOptions, String), String> {
         s => return Err(format!("--telemetry-stamp {s}: expected end or start")),
     };
     o.inverter_consumption = a.inverter_consumption;
+    o.rate_limit_body = match a.rate_limit_body.as_str() {
+        "problem" => RateLimitBody::Problem,
+        "gateway" => RateLimitBody::Gateway,
+        s => {
+            return Err(format!(
+                "--rate-limit-body {s}: expected problem or gateway"
+            ))
+        }
+    };
+    o.oauth_variants = Variants {
+        uniform_bearer: match a.bearer_401.as_str() {
+            "distinct" => false,
+            "uniform" => true,
+            s => return Err(format!("--bearer-401 {s}: expected distinct or uniform")),
+        },
+        dead_grant_invalid_request: match a.dead_grant_error.as_str() {
+            "invalid_grant" => false,
+            "invalid_request" => true,
+            s => {
+                return Err(format!(
+                    "--dead-grant-error {s}: expected invalid_grant or invalid_request"
+                ))
+            }
+        },
+        invalid_client_status: match a.invalid_client_status {
+            n @ (400 | 401) => n,
+            n => return Err(format!("--invalid-client-status {n}: expected 400 or 401")),
+        },
+    };
     Ok((o, a.listen))
 }
 

@@ -23,6 +23,10 @@
 //!   permission the client has enabled;
 //! - `redirect_uri` in the token request, when present, must equal the
 //!   registered Redirect URL (S4 saw rejections otherwise).
+//!
+//! [`Variants`] switches to what other V2 clients saw instead (reference
+//! §6.1): one bearer 401 text for every cause, `invalid_request` for a dead
+//! refresh token or a used code, `invalid_client` with HTTP 401.
 
 use std::collections::HashMap;
 
@@ -62,11 +66,50 @@ impl Client {
     }
 }
 
+/// Where other V2 clients saw the OAuth side answer differently (reference §6.1).
+/// The default is the behaviour described in the module doc.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Variants {
+    /// Every refused bearer token answers 401 `{"error_description":"The access token is
+    /// invalid or has expired","error":"invalid_token"}`, whatever the cause (one quote of
+    /// a production client). Off: a description per cause.
+    pub uniform_bearer: bool,
+    /// A dead refresh token or a used or expired code answers 400 `invalid_request` with a
+    /// description that names neither (a production client's handling). Off:
+    /// `invalid_grant` with `invalid refresh_token: …` / `invalid code`.
+    pub dead_grant_invalid_request: bool,
+    /// HTTP status of `invalid_client` from the token endpoint: 400 (default, §4.2 item 8)
+    /// or 401 (RFC 6749 §5.2 allows it).
+    pub invalid_client_status: u16,
+}
+
+impl Default for Variants {
+    fn default() -> Variants {
+        Variants {
+            uniform_bearer: false,
+            dead_grant_invalid_request: false,
+            invalid_client_status: 400,
+        }
+    }
+}
+
+/// The one bearer 401 description of the uniform variant (§6.1).
+pub const UNIFORM_BEARER_DESCRIPTION: &str = "The access token is invalid or has expired";
+
+/// What died, for the `invalid_request` variant's description.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DeadGrant {
+    Code,
+    Refresh,
+}
+
 /// RFC 6749 error, rendered as `{"error","error_description"}`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OAuthError {
     pub error: &'static str,
     pub description: String,
+    status: u16,
+    dead: Option<DeadGrant>,
 }
 
 impl OAuthError {
@@ -74,20 +117,46 @@ impl OAuthError {
         OAuthError {
             error,
             description: description.into(),
+            status: 400,
+            dead: None,
         }
     }
 
     fn invalid_code() -> OAuthError {
-        OAuthError::new("invalid_grant", "invalid code")
+        OAuthError {
+            dead: Some(DeadGrant::Code),
+            ..OAuthError::new("invalid_grant", "invalid code")
+        }
     }
 
     fn invalid_refresh(why: &str) -> OAuthError {
-        OAuthError::new("invalid_grant", format!("invalid refresh_token: {why}"))
+        OAuthError {
+            dead: Some(DeadGrant::Refresh),
+            ..OAuthError::new("invalid_grant", format!("invalid refresh_token: {why}"))
+        }
     }
 
-    /// Always 400 (see module doc).
+    /// The same error as the service answers it under `variants`.
+    fn varied(mut self, variants: &Variants) -> OAuthError {
+        if variants.dead_grant_invalid_request {
+            if let Some(dead) = self.dead {
+                self.error = "invalid_request";
+                self.description = match dead {
+                    DeadGrant::Code => "The authorization code is invalid or has expired",
+                    DeadGrant::Refresh => "The refresh token is invalid or has expired",
+                }
+                .into();
+            }
+        }
+        if self.error == "invalid_client" {
+            self.status = variants.invalid_client_status;
+        }
+        self
+    }
+
+    /// 400, or the configured status of `invalid_client` (see [`Variants`]).
     pub fn status(&self) -> u16 {
-        400
+        self.status
     }
 
     pub fn to_json(&self) -> Value {
@@ -120,18 +189,24 @@ impl BearerError {
 
     /// 401 with the OAuth error body seen for bearer probes (S4).
     pub fn to_response(self) -> Response {
-        Response::json(
-            401,
-            &json!({"error": "invalid_token", "error_description": self.description()}),
-        )
-        .with_header(
-            "www-authenticate",
-            &format!(
-                "Bearer error=\"invalid_token\", error_description=\"{}\"",
-                self.description()
-            ),
-        )
+        bearer_401(self.description())
     }
+
+    /// 401 with the one text of §6.1 for every cause.
+    pub fn to_uniform_response(self) -> Response {
+        bearer_401(UNIFORM_BEARER_DESCRIPTION)
+    }
+}
+
+fn bearer_401(description: &str) -> Response {
+    Response::json(
+        401,
+        &json!({"error": "invalid_token", "error_description": description}),
+    )
+    .with_header(
+        "www-authenticate",
+        &format!("Bearer error=\"invalid_token\", error_description=\"{description}\""),
+    )
 }
 
 impl std::fmt::Display for BearerError {
@@ -266,6 +341,7 @@ pub struct OAuth {
     revoked_access: HashMap<String, usize>,
     rng: SplitMix64,
     echo_state: bool,
+    variants: Variants,
     refreshes: u64,
 }
 
@@ -282,6 +358,7 @@ impl OAuth {
             revoked_access: HashMap::new(),
             rng: SplitMix64::new(seed),
             echo_state: true,
+            variants: Variants::default(),
             refreshes: 0,
         }
     }
@@ -300,6 +377,20 @@ impl OAuth {
     /// only has the homeowner guide's example for it).
     pub fn set_echo_state(&mut self, on: bool) {
         self.echo_state = on;
+    }
+
+    /// Answer as other V2 clients saw the service answer (reference §6.1).
+    pub fn set_variants(&mut self, variants: Variants) {
+        self.variants = variants;
+    }
+
+    /// The 401 for a refused bearer token, in the configured variant.
+    pub fn bearer_response(&self, e: BearerError) -> Response {
+        if self.variants.uniform_bearer {
+            e.to_uniform_response()
+        } else {
+            e.to_response()
+        }
     }
 
     /// Random-looking url-safe token of `len` chars (6 bits per char).
@@ -377,8 +468,19 @@ impl OAuth {
     }
 
     /// The token endpoint: `authorization_code` and `refresh_token` grants.
-    /// Returns the 200 body `{access_token, token_type, expires_in, refresh_token}`.
+    /// Returns the 200 body `{access_token, token_type, expires_in, refresh_token}`;
+    /// errors as the configured [`Variants`] answer them.
     pub fn token(&mut self, req: &TokenRequest, now: DateTime<Utc>) -> Result<Value, OAuthError> {
+        let variants = self.variants;
+        self.token_documented(req, now)
+            .map_err(|e| e.varied(&variants))
+    }
+
+    fn token_documented(
+        &mut self,
+        req: &TokenRequest,
+        now: DateTime<Utc>,
+    ) -> Result<Value, OAuthError> {
         let grant_type = req
             .grant_type
             .as_deref()
@@ -993,6 +1095,65 @@ mod tests {
         assert_eq!(err.to_response().status, 400);
         assert_eq!(o.stats()["grants"].as_array().unwrap().len(), 1);
         assert_eq!(BearerError::Expired.to_string(), "The access token expired");
+    }
+
+    #[test]
+    fn variants_of_other_clients() {
+        let mut o = service();
+        o.set_variants(Variants {
+            uniform_bearer: true,
+            dead_grant_invalid_request: true,
+            invalid_client_status: 401,
+        });
+        let first = login(&mut o, 24, t0());
+        o.token(&refresh_req(&s(&first, "refresh_token")), t0())
+            .unwrap();
+        // A rotated refresh token: invalid_request, no "invalid refresh_token".
+        let err = o
+            .token(&refresh_req(&s(&first, "refresh_token")), t0())
+            .unwrap_err();
+        assert_eq!((err.error, err.status()), ("invalid_request", 400));
+        assert!(!err.description.contains("refresh_token"), "{err:?}");
+        // A used code likewise.
+        let url = o.authorize(ID, 42, &[], None, None, None, t0()).unwrap();
+        let code = query_param(&url, "code").unwrap();
+        o.token(&code_req(&code), t0()).unwrap();
+        let err = o.token(&code_req(&code), t0()).unwrap_err();
+        assert_eq!(err.error, "invalid_request");
+        assert!(!err.description.contains("invalid code"), "{err:?}");
+        // Other errors keep their code; invalid_client is a 401.
+        let mut req = refresh_req("whatever");
+        req.client_secret = Some("wrong".into());
+        let err = o.token(&req, t0()).unwrap_err();
+        assert_eq!(
+            (err.error, err.to_response().status),
+            ("invalid_client", 401)
+        );
+        let mut req = code_req("c");
+        req.grant_type = Some("client_credentials".into());
+        assert_eq!(
+            o.token(&req, t0()).unwrap_err().error,
+            "unsupported_grant_type"
+        );
+        // Every refused bearer token: the one text.
+        for e in [
+            BearerError::Unknown,
+            BearerError::Expired,
+            BearerError::Revoked,
+            BearerError::GrantEnded,
+        ] {
+            let r = o.bearer_response(e);
+            assert_eq!(r.status, 401);
+            let v: Value = serde_json::from_slice(&r.body).unwrap();
+            assert_eq!(
+                v,
+                json!({"error": "invalid_token", "error_description": UNIFORM_BEARER_DESCRIPTION})
+            );
+        }
+        o.set_variants(Variants::default());
+        let v: Value =
+            serde_json::from_slice(&o.bearer_response(BearerError::Expired).body).unwrap();
+        assert_eq!(v["error_description"], "The access token expired");
     }
 
     #[test]

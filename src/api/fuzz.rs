@@ -1610,7 +1610,7 @@ fn fuzz_oauth_token() {
         }
         if let Some(e) = oauth::parse_error(body) {
             assert!(!e.error.is_empty() && e.error.trim() == e.error);
-            let _ = e.needs_reconsent();
+            assert_eq!(oauth::OAuthCode::parse(&e.error), e.code);
         }
         parsed.is_ok()
     });

@@ -166,7 +166,10 @@ pub struct CallRecord<'a> {
     pub query: &'a str,
     /// HTTP status, or 0 when no response arrived.
     pub status: u16,
-    /// 1 for any answered call (SolarEdge counts every call), 0 when nothing was answered.
+    /// The worst case: 1 whenever the request may have reached the server (any answer, and
+    /// a timeout, reset or truncated body after connecting, which the server may have
+    /// charged), 0 only when it certainly did not (DNS failure, connection refused,
+    /// connect timeout).
     pub credits: u32,
     pub duration: Duration,
     /// Why the attempt did not succeed, if it did not; never contains a secret.
@@ -188,13 +191,20 @@ pub enum Error {
     CreditsExhausted { detail: String },
     /// Minute-limit 429s persisted, or `Retry-After` asked for longer than we wait.
     RateLimited { retry_after_s: u64 },
-    /// 400; `window_too_long` when the detail talks about the time span.
+    /// 400; `window_too_long` when the detail talks about the time span; `oauth` the
+    /// `error` code of an RFC 6749 body (the token endpoint's refusals).
     BadRequest {
         detail: String,
         window_too_long: bool,
+        oauth: Option<oauth::OAuthCode>,
     },
-    /// 401: missing, invalid, expired or revoked credential.
-    Unauthorized { detail: String },
+    /// 401: missing, invalid, expired or revoked credential; `oauth` the `error` code of an
+    /// OAuth body (`invalid_token` for a bearer token, `invalid_client` from the token
+    /// endpoint).
+    Unauthorized {
+        detail: String,
+        oauth: Option<oauth::OAuthCode>,
+    },
     /// 403; `tier` when the operation needs a higher API tier, `other_site` when an OAuth
     /// grant does not cover the site.
     Forbidden {
@@ -250,6 +260,7 @@ impl fmt::Display for Error {
             Error::BadRequest {
                 detail,
                 window_too_long,
+                ..
             } => {
                 f.write_str("bad request (400)")?;
                 if *window_too_long {
@@ -257,7 +268,7 @@ impl fmt::Display for Error {
                 }
                 with_detail(f, detail)
             }
-            Error::Unauthorized { detail } => {
+            Error::Unauthorized { detail, .. } => {
                 f.write_str("credential rejected (401)")?;
                 with_detail(f, detail)
             }
@@ -344,8 +355,9 @@ impl From<ParseError> for Error {
 /// Retries for transient failures (5xx, timeouts, connection errors) and minute-limit 429s.
 #[derive(Clone, Debug)]
 pub struct RetryPolicy {
-    /// Attempts in total for transient failures (1 = no retry).
-    pub max_attempts: u32,
+    /// Retries after transient failures of one request: `max_retries + 1` attempts in all
+    /// (0 = no retry). `[api] max_retries` in the config.
+    pub max_retries: u32,
     /// First backoff; doubled per failure, jittered into [d/2, d].
     pub base_delay: Duration,
     /// Upper bound of one backoff.
@@ -359,7 +371,7 @@ pub struct RetryPolicy {
 impl Default for RetryPolicy {
     fn default() -> RetryPolicy {
         RetryPolicy {
-            max_attempts: 4,
+            max_retries: 4,
             base_delay: Duration::from_secs(1),
             max_delay: Duration::from_secs(30),
             max_retry_after: Duration::from_secs(120),
@@ -654,6 +666,9 @@ impl Client {
                 Ok(raw) => raw,
                 Err(AttemptError { status, err }) => {
                     let transient = is_transient_transport(&err);
+                    // Headers arrived, or the request may have reached the server before the
+                    // failure: it may have been charged, so the ledger books the credit.
+                    let charged = status != 0 || may_have_reached_server(&err);
                     let detail = self.scrub(err.to_string(), &body_secrets);
                     self.record(&CallRecord {
                         at,
@@ -662,16 +677,17 @@ impl Client {
                         path: &path,
                         query: query_string,
                         status,
-                        credits: u32::from(status != 0),
+                        credits: u32::from(charged),
                         duration,
                         error: Some(&detail),
                     });
                     transient_failures += 1;
-                    if transient && transient_failures < self.retry.max_attempts {
+                    if transient && transient_failures <= self.retry.max_retries {
                         let wait = self.backoff(transient_failures);
                         log::warn!(
-                            "{} {path}: {detail}; retry {transient_failures} in {} ms",
+                            "{} {path}: {detail}; retry {transient_failures} of {} in {} ms",
                             method.as_str(),
+                            self.retry.max_retries,
                             wait.as_millis()
                         );
                         self.sleep(wait)?;
@@ -754,14 +770,15 @@ impl Client {
                 Verdict::Fail(e) => return Err(e),
                 Verdict::ServerError => {
                     transient_failures += 1;
-                    if transient_failures >= self.retry.max_attempts {
+                    if transient_failures > self.retry.max_retries {
                         return Err(Error::Server { status: raw.status });
                     }
                     let wait = self.backoff(transient_failures);
                     log::warn!(
-                        "{} {path}: server error {}; retry {transient_failures} in {} ms",
+                        "{} {path}: server error {}; retry {transient_failures} of {} in {} ms",
                         method.as_str(),
                         raw.status,
+                        self.retry.max_retries,
                         wait.as_millis()
                     );
                     self.sleep(wait)?;
@@ -918,11 +935,16 @@ impl Client {
             Error::BadRequest {
                 detail,
                 window_too_long,
+                oauth,
             } => Error::BadRequest {
                 detail: s(detail),
                 window_too_long,
+                oauth,
             },
-            Error::Unauthorized { detail } => Error::Unauthorized { detail: s(detail) },
+            Error::Unauthorized { detail, oauth } => Error::Unauthorized {
+                detail: s(detail),
+                oauth,
+            },
             Error::Forbidden {
                 detail,
                 tier,
@@ -970,25 +992,33 @@ fn classify(raw: &Raw, now: DateTime<Utc>) -> Verdict {
     let detail = problem::detail(&raw.body);
     let lower = detail.to_ascii_lowercase();
     let mentions = |words: &[&str]| words.iter().any(|w| lower.contains(w));
+    // The `error` field of an OAuth body, where the token endpoint and bearer checks put
+    // the reason; descriptions differ between servers (reference §6.1).
+    let oauth = || oauth::parse_error(&raw.body).map(|e| e.code);
     Verdict::Fail(match status {
-        429 => {
-            if raw.body.to_ascii_lowercase().contains("credit") {
-                return Verdict::Fail(Error::CreditsExhausted { detail });
+        // The headers tell the two 429s apart, never the body: the gateway's own minute
+        // limit answers `{"message":"API rate limit exceeded"}` (reference §6.1), and a body
+        // that happens to mention credits must not stop the harvest until the billing date.
+        429 => match (raw.rate.remaining, raw.retry_after.as_deref()) {
+            // The minute window is empty: wait for Retry-After, or the next minute.
+            (Some(0), retry_after) => {
+                return Verdict::MinuteLimit(retry_after.and_then(|v| parse_retry_after(v, now)))
             }
-            match raw.retry_after.as_deref() {
-                Some(value) => return Verdict::MinuteLimit(parse_retry_after(value, now)),
-                // No Retry-After usually means credits; but a 429 that says the minute
-                // window is empty is a minute limit, and misreading it would stop the
-                // harvest until the billing date.
-                None if raw.rate.remaining == Some(0) => return Verdict::MinuteLimit(None),
-                None => Error::CreditsExhausted { detail },
-            }
-        }
+            // A server that says when to come back is not out of credits for a month;
+            // misreading a minute limit as credits would stop all calls until the renewal.
+            (_, Some(value)) => return Verdict::MinuteLimit(parse_retry_after(value, now)),
+            // Calls left this minute and no Retry-After: the credits are exhausted.
+            (_, None) => Error::CreditsExhausted { detail },
+        },
         400 => Error::BadRequest {
             window_too_long: mentions(&["span", "window", "range", "period", "exceed", "too long"]),
+            oauth: oauth(),
             detail,
         },
-        401 => Error::Unauthorized { detail },
+        401 => Error::Unauthorized {
+            oauth: oauth(),
+            detail,
+        },
         403 => Error::Forbidden {
             tier: mentions(&["tier"]),
             other_site: mentions(&["grant", "include this site", "other site", "another site"]),
@@ -1027,6 +1057,32 @@ fn rate_info(limit: Option<&str>, remaining: Option<&str>) -> RateInfo {
     RateInfo {
         limit: limit.and_then(|s| s.parse().ok()),
         remaining: remaining.and_then(|s| s.parse().ok()),
+    }
+}
+
+/// Whether a failed attempt may have reached the server, which may then have charged a
+/// credit. Decided on ureq's error kinds: only failures before the request could be sent
+/// (name resolution, a refused or unreachable connection, the connect timeout, a request
+/// that could not be built) are certainly free; anything later (a timeout while waiting
+/// for the answer, a reset or closed connection, a truncated body, a protocol error), and
+/// any kind not known here, is booked as charged.
+fn may_have_reached_server(e: &ureq::Error) -> bool {
+    use std::io::ErrorKind as K;
+    match e {
+        ureq::Error::HostNotFound
+        | ureq::Error::ConnectionFailed
+        | ureq::Error::BadUri(_)
+        | ureq::Error::Http(_)
+        | ureq::Error::RequireHttpsOnly(_)
+        | ureq::Error::InvalidProxyUrl
+        | ureq::Error::ConnectProxyFailed(_)
+        | ureq::Error::TlsRequired => false,
+        ureq::Error::Timeout(t) => !matches!(t, ureq::Timeout::Resolve | ureq::Timeout::Connect),
+        ureq::Error::Io(io) => !matches!(
+            io.kind(),
+            K::ConnectionRefused | K::HostUnreachable | K::NetworkUnreachable | K::AddrNotAvailable
+        ),
+        _ => true,
     }
 }
 

@@ -4,15 +4,19 @@
 //! client_secret}` or `{"grant_type":"refresh_token",refresh_token,client_id,client_secret}`
 //! and answers `{access_token, token_type, expires_in, refresh_token}`. The refresh token
 //! rotates on every use, so the caller must persist the new one before using the access token.
-//! Errors are RFC 6749 `{error, error_description}` with HTTP 400. The request goes through
-//! `Client::post_json`, which sends no credential header.
+//! Errors are RFC 6749 `{error, error_description}`, usually with HTTP 400. The request goes
+//! through `Client::post_json`, which sends no credential header.
+//!
+//! What a refusal means is decided by [`refusal`] from the status and the `error` code,
+//! never from the description: servers word it differently and other clients saw
+//! `invalid_request` where RFC 6749 says `invalid_grant` (reference §6.1).
 //!
 //! Tokens are wrapped in [`Secret`] at once, and parse errors never quote the body.
 
 use serde_json::{json, Value};
 
 use super::json::{from_body, object, opt_i64, opt_str};
-use super::{ParseError, Secret};
+use super::{Error, ParseError, Secret};
 
 /// Token endpoint, relative to the V2 base URL.
 pub const TOKEN_PATH: &str = "/oauth2/token";
@@ -83,26 +87,45 @@ pub fn parse_token(body: &str) -> Result<TokenResponse, ParseError> {
     })
 }
 
-/// An RFC 6749 error (`invalid_client`, `invalid_grant`, `unsupported_grant_type`, ...).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct OAuthError {
-    pub error: String,
-    pub description: Option<String>,
+/// The `error` code of an RFC 6749 (token endpoint) or RFC 6750 (bearer token) error body.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OAuthCode {
+    InvalidRequest,
+    InvalidClient,
+    InvalidGrant,
+    UnauthorizedClient,
+    UnsupportedGrantType,
+    InvalidScope,
+    /// RFC 6750: the access token is invalid, expired or revoked.
+    InvalidToken,
+    InsufficientScope,
+    /// A code neither RFC defines (the text stays in the error's detail).
+    Other,
 }
 
-impl OAuthError {
-    /// The code or refresh token is used up or expired: only a new consent helps.
-    pub fn needs_reconsent(&self) -> bool {
-        let d = self
-            .description
-            .as_deref()
-            .unwrap_or("")
-            .to_ascii_lowercase();
-        self.error == "invalid_grant"
-            || d.contains("invalid code")
-            || d.contains("invalid refresh_token")
-            || d.contains("invalid refresh token")
+impl OAuthCode {
+    pub fn parse(code: &str) -> OAuthCode {
+        match code.trim() {
+            "invalid_request" => OAuthCode::InvalidRequest,
+            "invalid_client" => OAuthCode::InvalidClient,
+            "invalid_grant" => OAuthCode::InvalidGrant,
+            "unauthorized_client" => OAuthCode::UnauthorizedClient,
+            "unsupported_grant_type" => OAuthCode::UnsupportedGrantType,
+            "invalid_scope" => OAuthCode::InvalidScope,
+            "invalid_token" => OAuthCode::InvalidToken,
+            "insufficient_scope" => OAuthCode::InsufficientScope,
+            _ => OAuthCode::Other,
+        }
     }
+}
+
+/// An RFC 6749 error body (`invalid_client`, `invalid_grant`, `unsupported_grant_type`, ...).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OAuthError {
+    /// The `error` field as sent.
+    pub error: String,
+    pub code: OAuthCode,
+    pub description: Option<String>,
 }
 
 impl std::fmt::Display for OAuthError {
@@ -127,7 +150,46 @@ pub fn parse_error(body: &str) -> Option<OAuthError> {
         .and_then(Value::as_str)
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty());
-    Some(OAuthError { error, description })
+    Some(OAuthError {
+        code: OAuthCode::parse(&error),
+        error,
+        description,
+    })
+}
+
+/// What a refusal of the token endpoint means.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// The code or refresh token is used up, expired or revoked: only a new consent helps.
+    /// 400 with `invalid_grant` (RFC 6749) or `invalid_request` (what another client saw
+    /// for a dead refresh token and an expired code, reference §6.1).
+    Grant,
+    /// The application's id or secret was refused (`invalid_client`,
+    /// `unauthorized_client`; 400 as seen, or 401 as RFC 6749 allows): a configuration
+    /// problem.
+    Client,
+}
+
+/// What the token endpoint's answer `e` means for the request that was sent (a code
+/// exchange or a refresh): decided by the status and the `error` code only, never by the
+/// description. `None` for anything else (network, 5xx, an unknown code).
+pub fn refusal(e: &Error) -> Option<Refusal> {
+    use OAuthCode as C;
+    match e {
+        Error::BadRequest {
+            oauth: Some(C::InvalidGrant | C::InvalidRequest),
+            ..
+        } => Some(Refusal::Grant),
+        Error::BadRequest {
+            oauth: Some(C::InvalidClient | C::UnauthorizedClient),
+            ..
+        }
+        | Error::Unauthorized {
+            oauth: Some(C::InvalidClient | C::UnauthorizedClient),
+            ..
+        } => Some(Refusal::Client),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -192,15 +254,21 @@ mod tests {
             r#"{"error":"invalid_client","error_description":"Client authentication failed"}"#,
         )
         .unwrap();
-        assert_eq!(e.error, "invalid_client");
-        assert!(!e.needs_reconsent());
+        assert_eq!(
+            (e.error.as_str(), e.code),
+            ("invalid_client", OAuthCode::InvalidClient)
+        );
         assert_eq!(
             e.to_string(),
             "invalid_client: Client authentication failed"
         );
         let e = parse_error(r#"{"error":"invalid_request","error_description":"invalid code"}"#)
             .unwrap();
-        assert!(e.needs_reconsent());
+        assert_eq!(e.code, OAuthCode::InvalidRequest);
+        assert_eq!(
+            parse_error(r#"{"error":"slow_down"}"#).unwrap().code,
+            OAuthCode::Other
+        );
         assert_eq!(
             parse_error(r#"{"error":"unsupported_grant_type"}"#)
                 .unwrap()
@@ -209,6 +277,42 @@ mod tests {
         );
         assert_eq!(parse_error(r#"{"title":"Bad Request"}"#), None);
         assert_eq!(parse_error("<html>"), None);
+    }
+
+    /// Status and code decide, whatever the description says (reference §6.1).
+    #[test]
+    fn refusals_by_status_and_code() {
+        let bad = |code| Error::BadRequest {
+            detail: "anything at all".into(),
+            window_too_long: false,
+            oauth: Some(code),
+        };
+        let unauthorized = |code| Error::Unauthorized {
+            detail: "invalid refresh_token".into(),
+            oauth: Some(code),
+        };
+        use OAuthCode as C;
+        assert_eq!(refusal(&bad(C::InvalidGrant)), Some(Refusal::Grant));
+        assert_eq!(refusal(&bad(C::InvalidRequest)), Some(Refusal::Grant));
+        assert_eq!(refusal(&bad(C::InvalidClient)), Some(Refusal::Client));
+        assert_eq!(refusal(&bad(C::UnauthorizedClient)), Some(Refusal::Client));
+        assert_eq!(
+            refusal(&unauthorized(C::InvalidClient)),
+            Some(Refusal::Client)
+        );
+        // A 401 is never a dead grant, whatever its description; nor is an unknown code.
+        assert_eq!(refusal(&unauthorized(C::InvalidGrant)), None);
+        assert_eq!(refusal(&unauthorized(C::InvalidToken)), None);
+        assert_eq!(refusal(&bad(C::UnsupportedGrantType)), None);
+        assert_eq!(refusal(&bad(C::Other)), None);
+        // A description alone decides nothing.
+        let text_only = Error::BadRequest {
+            detail: "invalid_grant: invalid refresh_token".into(),
+            window_too_long: false,
+            oauth: None,
+        };
+        assert_eq!(refusal(&text_only), None);
+        assert_eq!(refusal(&Error::Server { status: 502 }), None);
     }
 
     #[test]

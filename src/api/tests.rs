@@ -1,6 +1,7 @@
 //! Client tests against a tiny in-test HTTP server (`TcpListener` on 127.0.0.1:0) that
-//! answers canned responses in order and records the raw requests. Retry delays are set to
-//! milliseconds; the only real wait is the 1 s `Retry-After` test.
+//! answers canned responses in order, or misbehaves on purpose (closes without answering,
+//! stays silent), and records the raw requests. Retry delays are set to milliseconds; the
+//! only real wait is the 1 s `Retry-After` test.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -43,6 +44,16 @@ fn problem(status: u16, detail: &str) -> Canned {
     )
 }
 
+/// What the server does with one connection, after reading the request.
+enum Script {
+    Answer(Canned),
+    /// Close without answering (the simulator's `reset` fault).
+    Close,
+    /// Answer nothing and keep the connection open until the client gives up (the
+    /// simulator's `timeout` fault); no sleep, the client's timeout ends it.
+    Silent,
+}
+
 /// A server answering `responses` in order, one connection each.
 struct Server {
     base_url: String,
@@ -51,18 +62,31 @@ struct Server {
 
 impl Server {
     fn start(responses: Vec<Canned>) -> Server {
+        Server::start_with(responses.into_iter().map(Script::Answer))
+    }
+
+    fn start_with(scripts: impl IntoIterator<Item = Script> + Send + 'static) -> Server {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let base_url = format!("http://{}/v2", listener.local_addr().unwrap());
         let requests = Arc::new(Mutex::new(Vec::new()));
         let seen = Arc::clone(&requests);
         thread::spawn(move || {
-            for resp in responses {
+            for script in scripts {
                 let Ok((stream, _)) = listener.accept() else {
                     return;
                 };
                 let request = read_request(&stream);
                 seen.lock().unwrap().push(request);
-                write_response(stream, &resp);
+                match script {
+                    Script::Answer(resp) => write_response(stream, &resp),
+                    Script::Close => drop(stream),
+                    Script::Silent => {
+                        thread::spawn(move || {
+                            let mut buf = [0u8; 1];
+                            let _ = (&stream).read(&mut buf);
+                        });
+                    }
+                }
             }
         });
         Server { base_url, requests }
@@ -123,7 +147,7 @@ struct Rec {
 
 fn fast_retry() -> RetryPolicy {
     RetryPolicy {
-        max_attempts: 4,
+        max_retries: 3,
         base_delay: Duration::from_millis(1),
         max_delay: Duration::from_millis(5),
         max_retry_after: Duration::from_secs(120),
@@ -142,12 +166,37 @@ fn client_for(
     base_url: &str,
     credential: Credential,
 ) -> (Client, Arc<Mutex<Vec<Rec>>>, Arc<AtomicBool>) {
+    client_with(base_url, credential, fast_retry())
+}
+
+/// [`client_for`] with `max_retries` retries.
+fn client_for_retries(
+    base_url: &str,
+    max_retries: u32,
+) -> (Client, Arc<Mutex<Vec<Rec>>>, Arc<AtomicBool>) {
+    let retry = RetryPolicy {
+        max_retries,
+        ..fast_retry()
+    };
+    client_with(base_url, api_key(), retry)
+}
+
+fn client_with(
+    base_url: &str,
+    credential: Credential,
+    retry: RetryPolicy,
+) -> (Client, Arc<Mutex<Vec<Rec>>>, Arc<AtomicBool>) {
     let mut config = ClientConfig::new(base_url, credential);
-    config.retry = fast_retry();
+    config.retry = retry;
     config.per_minute = 1000;
     config.timeout = Duration::from_secs(5);
     let stop = Arc::new(AtomicBool::new(false));
-    let mut client = Client::new(config, Arc::clone(&stop));
+    let (client, records) = observed(Client::new(config, Arc::clone(&stop)));
+    (client, records, stop)
+}
+
+/// `client` with an observer that keeps every [`CallRecord`].
+fn observed(mut client: Client) -> (Client, Arc<Mutex<Vec<Rec>>>) {
     let records = Arc::new(Mutex::new(Vec::new()));
     let sink = Arc::clone(&records);
     client.set_observer(Box::new(move |r: &CallRecord<'_>| {
@@ -161,7 +210,7 @@ fn client_for(
             error: r.error.map(str::to_string),
         })
     }));
-    (client, records, stop)
+    (client, records)
 }
 
 fn statuses(records: &Arc<Mutex<Vec<Rec>>>) -> Vec<u16> {
@@ -186,14 +235,47 @@ fn server_errors_are_retried_until_success() {
     assert_eq!(recs[2].error, None);
 }
 
+/// `max_retries = N` is N retries after the first attempt: N + 1 attempts in all.
 #[test]
-fn server_errors_give_up_after_max_attempts() {
-    let server = Server::start((0..4).map(|_| canned(500, &[], "")).collect());
-    let (mut client, records, _) = client_for(&server.base_url, api_key());
-    let err = client.get("/sites", &[]).unwrap_err();
-    assert_eq!(err, Error::Server { status: 500 });
-    assert!(err.is_transient());
-    assert_eq!(statuses(&records), [500; 4]);
+fn server_errors_give_up_after_max_retries() {
+    for retries in [0u32, 1, 3] {
+        let attempts = retries as usize + 1;
+        // One answer more than may be asked for, so an extra attempt would succeed.
+        let mut answers: Vec<Canned> = (0..attempts).map(|_| canned(500, &[], "")).collect();
+        answers.push(json200("[]"));
+        let server = Server::start(answers);
+        let (mut client, records, _) = client_for_retries(&server.base_url, retries);
+        let err = client.get("/sites", &[]).unwrap_err();
+        assert_eq!(err, Error::Server { status: 500 });
+        assert!(err.is_transient());
+        assert_eq!(
+            statuses(&records),
+            vec![500; attempts],
+            "max_retries {retries}"
+        );
+        assert_eq!(server.requests().len(), attempts);
+    }
+}
+
+/// The same count for transport failures: every attempt closed without an answer.
+#[test]
+fn transport_failures_give_up_after_max_retries() {
+    for retries in [0u32, 2] {
+        let attempts = retries as usize + 1;
+        let server = Server::start_with(
+            (0..attempts)
+                .map(|_| Script::Close)
+                .chain([Script::Answer(json200("[]"))]),
+        );
+        let (mut client, records, _) = client_for_retries(&server.base_url, retries);
+        let err = client.get("/sites", &[]).unwrap_err();
+        assert!(matches!(err, Error::Transport { .. }), "{err:?}");
+        assert_eq!(
+            statuses(&records),
+            vec![0; attempts],
+            "max_retries {retries}"
+        );
+    }
 }
 
 #[test]
@@ -240,10 +322,19 @@ fn retry_after_longer_than_the_maximum_is_not_waited() {
     assert!(err.is_transient());
 }
 
+/// The gateway's own 429 body (reference §6.1).
+fn gateway_429() -> Canned {
+    canned(
+        429,
+        &[("Content-Type", "application/json")],
+        r#"{"message":"API rate limit exceeded"}"#,
+    )
+}
+
 #[test]
 fn credit_429_is_never_retried() {
     let server = Server::start(vec![
-        problem(429, "Monthly credit limit reached").with(&[("Retry-After", "1")]),
+        problem(429, "Monthly credit limit reached").with(&[("x-ratelimit-remaining-minute", "4")]),
         json200("[]"),
     ]);
     let (mut client, records, _) = client_for(&server.base_url, api_key());
@@ -257,6 +348,45 @@ fn credit_429_is_never_retried() {
     assert!(!err.is_transient());
     assert_eq!(server.requests().len(), 1);
     assert_eq!(statuses(&records), [429]);
+}
+
+/// Exhausted credits are told by the headers (calls left this minute, no Retry-After)
+/// whatever the body says: here the gateway's minute-limit text.
+#[test]
+fn a_gateway_429_with_calls_left_is_credits() {
+    let server = Server::start(vec![
+        gateway_429().with(&[
+            ("x-ratelimit-limit-minute", "10"),
+            ("x-ratelimit-remaining-minute", "6"),
+        ]),
+        json200("[]"),
+    ]);
+    let (mut client, records, _) = client_for(&server.base_url, api_key());
+    let err = client.get("/sites/1/energy", &[]).unwrap_err();
+    assert_eq!(
+        err,
+        Error::CreditsExhausted {
+            detail: "API rate limit exceeded".into()
+        }
+    );
+    assert_eq!(statuses(&records), [429]);
+}
+
+/// The gateway's minute-limit 429 (plain JSON body, `Retry-After`, remaining 0) is waited
+/// out and retried. `Retry-After: 0` keeps the test free of waits.
+#[test]
+fn a_gateway_minute_429_is_waited_out() {
+    let server = Server::start(vec![
+        gateway_429().with(&[
+            ("Retry-After", "0"),
+            ("x-ratelimit-limit-minute", "10"),
+            ("x-ratelimit-remaining-minute", "0"),
+        ]),
+        json200("[]"),
+    ]);
+    let (mut client, records, _) = client_for(&server.base_url, api_key());
+    assert_eq!(client.get("/sites/1/energy", &[]).unwrap().status, 200);
+    assert_eq!(statuses(&records), [429, 200]);
 }
 
 #[test]
@@ -321,7 +451,8 @@ fn api_key_headers_are_sent_and_never_recorded() {
     assert_eq!(
         err,
         Error::Unauthorized {
-            detail: "Invalid API key ****".into()
+            detail: "Invalid API key ****".into(),
+            oauth: None,
         }
     );
     let query = [
@@ -401,7 +532,8 @@ fn post_json_sends_no_credential_and_scrubs_body_secrets() {
         err,
         Error::BadRequest {
             detail: "invalid_grant: invalid refresh_token ****".into(),
-            window_too_long: false
+            window_too_long: false,
+            oauth: Some(oauth::OAuthCode::InvalidGrant),
         }
     );
     let req = &server.requests()[0];
@@ -417,6 +549,61 @@ fn post_json_sends_no_credential_and_scrubs_body_secrets() {
         ("none", "POST")
     );
     assert!(!format!("{rec:?}").contains("SECRET"));
+}
+
+/// A request that reached the server and got no answer may have been charged: a closed
+/// connection and a timeout while waiting each book one credit per attempt, with status 0.
+#[test]
+fn unanswered_requests_that_reached_the_server_book_a_credit() {
+    let server = Server::start_with([Script::Close, Script::Silent]);
+    let mut config = ClientConfig::new(server.base_url.clone(), api_key());
+    config.retry = RetryPolicy {
+        max_retries: 0,
+        ..fast_retry()
+    };
+    config.timeout = Duration::from_millis(300);
+    let (mut client, records) = observed(Client::new(config, Arc::new(AtomicBool::new(false))));
+    for _ in 0..2 {
+        let err = client.get("/sites", &[]).unwrap_err();
+        assert!(matches!(err, Error::Transport { .. }), "{err:?}");
+    }
+    assert_eq!(server.requests().len(), 2, "both requests arrived");
+    let recs = records.lock().unwrap();
+    let got: Vec<(u16, u32)> = recs.iter().map(|r| (r.status, r.credits)).collect();
+    assert_eq!(got, [(0, 1), (0, 1)], "{recs:?}");
+}
+
+/// The worst case is decided on ureq's error kinds: only a failure before the request
+/// could be sent is certainly free.
+#[test]
+fn what_may_have_reached_the_server() {
+    use std::io::{Error as IoError, ErrorKind as K};
+    let free = [
+        ureq::Error::HostNotFound,
+        ureq::Error::ConnectionFailed,
+        ureq::Error::Timeout(ureq::Timeout::Resolve),
+        ureq::Error::Timeout(ureq::Timeout::Connect),
+        ureq::Error::Io(IoError::from(K::ConnectionRefused)),
+        ureq::Error::Io(IoError::from(K::NetworkUnreachable)),
+        ureq::Error::BadUri("x".into()),
+    ];
+    let charged = [
+        ureq::Error::Timeout(ureq::Timeout::Global),
+        ureq::Error::Timeout(ureq::Timeout::RecvResponse),
+        ureq::Error::Timeout(ureq::Timeout::RecvBody),
+        ureq::Error::Timeout(ureq::Timeout::SendRequest),
+        ureq::Error::Io(IoError::from(K::ConnectionReset)),
+        ureq::Error::Io(IoError::from(K::UnexpectedEof)),
+        ureq::Error::Io(IoError::from(K::BrokenPipe)),
+        ureq::Error::Io(IoError::from(K::TimedOut)),
+        ureq::Error::BodyStalled,
+    ];
+    for e in &free {
+        assert!(!may_have_reached_server(e), "{e:?}");
+    }
+    for e in &charged {
+        assert!(may_have_reached_server(e), "{e:?}");
+    }
 }
 
 #[test]
@@ -449,7 +636,7 @@ fn a_silent_server_times_out() {
     });
     let mut config = ClientConfig::new(base, api_key());
     config.retry = RetryPolicy {
-        max_attempts: 2,
+        max_retries: 1,
         ..fast_retry()
     };
     config.timeout = Duration::from_millis(300);
@@ -497,6 +684,7 @@ fn status_classification() {
     };
     let now = Utc::now();
     let p = |detail: &str| format!(r#"{{"title":"x","detail":"{detail}"}}"#);
+    let gateway = r#"{"message":"API rate limit exceeded"}"#;
     let cases = [
         (
             raw(
@@ -508,6 +696,7 @@ fn status_classification() {
             Verdict::Fail(Error::BadRequest {
                 detail: "Time span exceeds the maximum for QUARTER_HOUR".into(),
                 window_too_long: true,
+                oauth: None,
             }),
         ),
         (
@@ -515,6 +704,7 @@ fn status_classification() {
             Verdict::Fail(Error::BadRequest {
                 detail: "unknown parameter foo".into(),
                 window_too_long: false,
+                oauth: None,
             }),
         ),
         (
@@ -577,6 +767,68 @@ fn status_classification() {
             raw(429, "", None, Some(3)),
             Verdict::Fail(Error::CreditsExhausted {
                 detail: String::new(),
+            }),
+        ),
+        // The headers decide, never the body (reference §6.1).
+        (
+            raw(429, gateway, Some("2"), Some(0)),
+            Verdict::MinuteLimit(Some(Duration::from_secs(2))),
+        ),
+        (
+            raw(429, &p("Monthly credit limit reached"), Some("2"), Some(0)),
+            Verdict::MinuteLimit(Some(Duration::from_secs(2))),
+        ),
+        (
+            raw(429, &p("Monthly credit limit reached"), None, Some(0)),
+            Verdict::MinuteLimit(None),
+        ),
+        (
+            raw(429, &p("credit"), Some("5"), None),
+            Verdict::MinuteLimit(Some(Duration::from_secs(5))),
+        ),
+        (
+            raw(429, gateway, None, Some(9)),
+            Verdict::Fail(Error::CreditsExhausted {
+                detail: "API rate limit exceeded".into(),
+            }),
+        ),
+        (
+            raw(429, gateway, None, None),
+            Verdict::Fail(Error::CreditsExhausted {
+                detail: "API rate limit exceeded".into(),
+            }),
+        ),
+        // OAuth bodies: the `error` code is kept, typed.
+        (
+            raw(
+                401,
+                r#"{"error_description":"The access token is invalid or has expired","error":"invalid_token"}"#,
+                None,
+                None,
+            ),
+            Verdict::Fail(Error::Unauthorized {
+                detail: "invalid_token: The access token is invalid or has expired".into(),
+                oauth: Some(oauth::OAuthCode::InvalidToken),
+            }),
+        ),
+        (
+            raw(401, r#"{"error":"invalid_client"}"#, None, None),
+            Verdict::Fail(Error::Unauthorized {
+                detail: "invalid_client".into(),
+                oauth: Some(oauth::OAuthCode::InvalidClient),
+            }),
+        ),
+        (
+            raw(
+                400,
+                r#"{"error":"invalid_request","error_description":"The refresh token is invalid or has expired"}"#,
+                None,
+                None,
+            ),
+            Verdict::Fail(Error::BadRequest {
+                detail: "invalid_request: The refresh token is invalid or has expired".into(),
+                window_too_long: false,
+                oauth: Some(oauth::OAuthCode::InvalidRequest),
             }),
         ),
         (raw(200, "", None, None), Verdict::Success),
@@ -644,9 +896,11 @@ fn error_is_small_and_displays_short_phrases() {
         Error::BadRequest {
             detail: String::new(),
             window_too_long: true,
+            oauth: None,
         },
         Error::Unauthorized {
             detail: "Invalid API key".into(),
+            oauth: None,
         },
         Error::Forbidden {
             detail: String::new(),

@@ -460,21 +460,12 @@ fn fingerprint(base_url: &str, client_id: &str, site: SiteId) -> String {
 fn absorb(into: &mut Report, r: Report) {
     into.calls += r.calls;
     into.rows += r.rows;
+    into.rejected |= r.rejected;
+    into.other_site |= r.other_site;
     into.outcomes.extend(r.outcomes);
     if let Some(f) = r.fatal {
         into.fatal(f);
     }
-}
-
-fn failed(r: &Report, needle: &str) -> bool {
-    r.outcomes
-        .iter()
-        .any(|(_, _, o)| matches!(o, FamilyOutcome::Failed(m) if m.contains(needle)))
-}
-
-/// The harvest ended on a 401: the access token was rejected.
-fn rejected(r: &Report) -> bool {
-    r.fatal == Some(Exit::Config) && failed(r, "(401)")
 }
 
 /// Records a token problem of one site; the other sites carry on.
@@ -754,7 +745,7 @@ fn harvest_one(
         });
         let anchor = store.clock_anchor().ok().flatten();
         let (r, _) = Harvester::new(client, store, settings.clone(), stop.clone()).run();
-        if attempt == 0 && rejected(&r) {
+        if attempt == 0 && r.rejected {
             // Only the 401 is dropped; its answer need not carry the server's clock.
             if let Some(anchor) = anchor {
                 let _ = store.set_clock_anchor(anchor);
@@ -766,13 +757,13 @@ fn harvest_one(
         report = r;
         break;
     }
-    if rejected(&report) {
+    if report.rejected {
         log::error!(
             "site {site}: SolarEdge rejects even a freshly refreshed access token; run `seh auth login` and approve site {site}"
         );
         report.fatal(Exit::GrantDead);
     }
-    if failed(&report, "oauth grant does not cover this site") {
+    if report.other_site {
         log::error!(
             "site {site}: the OAuth grant stored for site {site} does not cover it (consent was given for another site); run `seh auth login` and approve site {site}"
         );

@@ -441,7 +441,7 @@ pub fn build_client_with(
     cc.per_minute = config.budget.per_minute;
     cc.time_scale = config.time_scale;
     cc.timeout = std::time::Duration::from_secs(config.timeout_secs);
-    cc.retry.max_attempts = config.max_retries.max(1);
+    cc.retry.max_retries = config.max_retries;
     crate::api::Client::new(cc, stop)
 }
 

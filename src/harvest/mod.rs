@@ -492,6 +492,9 @@ impl<'a> Harvester<'a> {
         res: Option<Resolution>,
         e: StepError,
     ) -> Result<(), Exit> {
+        if let StepError::Api(a) = &e {
+            self.report.api_error(a);
+        }
         if let StepError::Api(api::Error::CreditsExhausted { .. }) = &e {
             let until = self.settings.budget.next_reset(self.now());
             log::error!(

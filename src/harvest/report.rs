@@ -1,6 +1,9 @@
-//! What a sync did: calls, rows, per-family outcomes, and the exit code they earn.
+//! What a sync did: calls, rows, per-family outcomes, and the exit code they earn; and what
+//! the API said about the credential, typed, for the caller that owns it (an OAuth grant is
+//! refreshed or declared dead on these flags, never on the text of an outcome).
 
 use super::Family;
+use crate::api;
 use crate::exit::Exit;
 use crate::model::SiteId;
 
@@ -19,6 +22,10 @@ pub struct Report {
     pub outcomes: Vec<(SiteId, Option<Family>, Outcome)>,
     /// Set when the run was cut short.
     pub fatal: Option<Exit>,
+    /// A call was answered 401: the credential was rejected.
+    pub rejected: bool,
+    /// A call was answered 403 because an OAuth grant does not cover the site.
+    pub other_site: bool,
 }
 
 impl Report {
@@ -33,6 +40,18 @@ impl Report {
 
     pub fn error(&mut self, site: SiteId, fam: Family, msg: String) {
         self.outcomes.push((site, Some(fam), Outcome::Failed(msg)));
+    }
+
+    /// Notes what a failed call says about the credential ([`Report::rejected`],
+    /// [`Report::other_site`]).
+    pub fn api_error(&mut self, e: &api::Error) {
+        match e {
+            api::Error::Unauthorized { .. } => self.rejected = true,
+            api::Error::Forbidden {
+                other_site: true, ..
+            } => self.other_site = true,
+            _ => {}
+        }
     }
 
     pub fn fatal(&mut self, exit: Exit) {
@@ -70,5 +89,28 @@ mod tests {
         assert_eq!(r.exit(), Exit::Partial);
         r.fatal(Exit::Credits);
         assert_eq!(r.exit(), Exit::Credits);
+    }
+
+    #[test]
+    fn credential_flags_come_from_the_error_variant() {
+        let mut r = Report::default();
+        r.api_error(&api::Error::Server { status: 502 });
+        r.api_error(&api::Error::Forbidden {
+            detail: "grant".into(),
+            tier: false,
+            other_site: false,
+        });
+        assert!(!r.rejected && !r.other_site);
+        r.api_error(&api::Error::Unauthorized {
+            detail: String::new(),
+            oauth: None,
+        });
+        assert!(r.rejected && !r.other_site);
+        r.api_error(&api::Error::Forbidden {
+            detail: String::new(),
+            tier: false,
+            other_site: true,
+        });
+        assert!(r.other_site);
     }
 }

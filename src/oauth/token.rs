@@ -9,8 +9,11 @@
 //! 3. POST the refresh; on success write the new refresh token and access token to the
 //!    store (atomic, fsynced) **before** returning the access token to the caller, then
 //!    release the lock;
-//! 4. `invalid_grant` (rotated, expired after 30 idle days, revoked, grant ended) marks the
-//!    grant dead in the store: only a new consent helps, and no later run retries it.
+//! 4. a dead refresh token (rotated, expired after 30 idle days, revoked, grant ended:
+//!    400 `invalid_grant`, or `invalid_request` as another client saw it) marks the grant
+//!    dead in the store: only a new consent helps, and no later run retries it. What a
+//!    refusal means comes from `api::oauth::refusal` (status and `error` code), never
+//!    from its description.
 //!
 //! The one unavoidable window: the process dies after the server rotated the token and
 //! before the rename reached the disk. Then the store still holds the previous refresh
@@ -19,7 +22,8 @@
 //! store.
 
 use super::store::{Dead, Grant, StoreError, TokenStore, Tokens};
-use crate::api::{self, oauth as wire, Client, Secret};
+use crate::api::oauth::{self as wire, Refusal};
+use crate::api::{self, Client, Secret};
 use crate::exit::Exit;
 use crate::model::SiteId;
 use chrono::{DateTime, Duration, Utc};
@@ -180,32 +184,14 @@ fn live(tokens: &Tokens, site: SiteId) -> Result<&Grant, TokenError> {
     Ok(g)
 }
 
-/// An RFC 6749 error from an `api::Error` of the token endpoint (its detail is
-/// `error: description`), if it is one.
-fn oauth_error(e: &api::Error) -> Option<wire::OAuthError> {
-    let detail = match e {
-        api::Error::BadRequest { detail, .. }
-        | api::Error::Unauthorized { detail }
-        | api::Error::Forbidden { detail, .. }
-        | api::Error::Http { detail, .. } => detail,
-        _ => return None,
-    };
-    let (error, description) = match detail.split_once(": ") {
-        Some((e, d)) => (e.trim(), Some(d.trim().to_string())),
-        None => (detail.trim(), None),
-    };
-    let known = [
-        "invalid_grant",
-        "invalid_client",
-        "invalid_request",
-        "unauthorized_client",
-        "unsupported_grant_type",
-        "invalid_scope",
-    ];
-    known.contains(&error).then(|| wire::OAuthError {
-        error: error.to_string(),
-        description,
-    })
+/// The detail of a token endpoint refusal (`error: description`), for messages.
+fn refusal_detail(e: &api::Error) -> String {
+    match e {
+        api::Error::BadRequest { detail, .. } | api::Error::Unauthorized { detail, .. } => {
+            detail.clone()
+        }
+        other => other.to_string(),
+    }
 }
 
 /// A usable access token for `site`, refreshed when [`needs_refresh`] says so (see the
@@ -253,6 +239,7 @@ pub fn access_token(
                     Some(oe) => api::Error::BadRequest {
                         detail: oe.to_string(),
                         window_too_long: false,
+                        oauth: Some(oe.code),
                     },
                     None => api::Error::from(pe),
                 }),
@@ -276,9 +263,9 @@ pub fn access_token(
                 refreshed: Some(why),
             })
         }
-        Err(e) => match oauth_error(&e) {
-            Some(oe) if oe.needs_reconsent() => {
-                let reason = oe.to_string();
+        Err(e) => match wire::refusal(&e) {
+            Some(Refusal::Grant) => {
+                let reason = refusal_detail(&e);
                 let g = tokens.grant_mut(site).expect("checked above");
                 g.dead = Some(Dead {
                     at: now,
@@ -287,11 +274,9 @@ pub fn access_token(
                 store.commit(reservation, &tokens)?;
                 Err(TokenError::Dead { site, reason })
             }
-            Some(oe) if oe.error == "invalid_client" || oe.error == "unauthorized_client" => {
-                Err(TokenError::Client {
-                    detail: oe.to_string(),
-                })
-            }
+            Some(Refusal::Client) => Err(TokenError::Client {
+                detail: refusal_detail(&e),
+            }),
             // A keep-alive that failed for a passing reason: the access token still works.
             _ if why == Why::Idle => {
                 log::warn!(
@@ -324,12 +309,10 @@ pub fn grant_from_code(
     let t = http
         .post_json(wire::TOKEN_PATH, &body)
         .and_then(|f| wire::parse_token(&f.body).map_err(api::Error::from))
-        .map_err(|e| match oauth_error(&e) {
-            Some(oe) if oe.error == "invalid_client" || oe.error == "unauthorized_client" => {
-                TokenError::Client {
-                    detail: oe.to_string(),
-                }
-            }
+        .map_err(|e| match wire::refusal(&e) {
+            Some(Refusal::Client) => TokenError::Client {
+                detail: refusal_detail(&e),
+            },
             _ => TokenError::Api(e),
         })?;
     let Some(refresh_token) = t.refresh_token else {
@@ -428,18 +411,17 @@ mod tests {
     }
 
     #[test]
-    fn oauth_errors_from_api_errors() {
-        let bad = |d: &str| api::Error::BadRequest {
-            detail: d.into(),
+    fn refusal_details_and_app_debug() {
+        let bad = api::Error::BadRequest {
+            detail: "invalid_request: The refresh token is invalid or has expired".into(),
             window_too_long: false,
+            oauth: Some(wire::OAuthCode::InvalidRequest),
         };
-        let e = oauth_error(&bad("invalid_grant: invalid refresh_token: expired")).unwrap();
-        assert!(e.needs_reconsent());
-        let e = oauth_error(&bad("invalid_client: client authentication failed")).unwrap();
-        assert_eq!(e.error, "invalid_client");
-        assert!(!e.needs_reconsent());
-        assert!(oauth_error(&bad("time window too long")).is_none());
-        assert!(oauth_error(&api::Error::Server { status: 502 }).is_none());
+        assert_eq!(wire::refusal(&bad), Some(Refusal::Grant));
+        assert_eq!(
+            refusal_detail(&bad),
+            "invalid_request: The refresh token is invalid or has expired"
+        );
         let dbg = format!(
             "{:?}",
             App {

@@ -7,10 +7,11 @@ use chrono::Duration;
 use rusqlite::OptionalExtension;
 use std::path::{Path, PathBuf};
 
-/// Two attempts per request (one retry), so persistent failures cost about a second.
+/// Two attempts per request (`max_retries = 1`: one retry), so persistent failures cost
+/// about a second.
 fn fault_config() -> ConfigSpec {
     ConfigSpec {
-        api: "max_retries = 2\n".into(),
+        api: "max_retries = 1\n".into(),
         ..ConfigSpec::default()
     }
 }
@@ -75,6 +76,17 @@ fn ledger(db: &Path, path: &str, status: i64) -> i64 {
         "seh_api_calls",
         &format!("path = '{path}' AND status = {status}"),
     )
+}
+
+/// The credits the ledger books for each call to `path`, in order.
+fn booked(db: &Path, path: &str) -> Vec<i64> {
+    open_db(db)
+        .prepare("SELECT credits FROM seh_api_calls WHERE path = ?1 ORDER BY rowid")
+        .unwrap()
+        .query_map([path], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
 }
 
 /// After a run where exactly `family` of `site` failed: nothing of it is stored, its error
@@ -154,6 +166,42 @@ fn persistent_server_errors_fail_one_family_and_keep_its_cursor() {
         assert_eq!(dump(&open_db(&db), "seh_power"), rows_before);
         rerun_clean(&env, &db, &db_s);
     }
+}
+
+/// `max_retries = 3` means three retries: four attempts, each in the ledger, and the log
+/// counts them as "retry k of 3".
+#[test]
+fn max_retries_counts_retries_not_attempts() {
+    let env = TestEnv::with(
+        sim_options(),
+        ConfigSpec {
+            api: "max_retries = 3\n".into(),
+            ..ConfigSpec::default()
+        },
+    );
+    let path = "/sites/2150001/power";
+    let (db, db_s) = case_db(&env, "retries");
+    let out = sync_with_fault(&env, &db_s, &format!("*{path}=503"));
+    out.expect(1);
+    assert_eq!(
+        ledger(&db, path, 503),
+        4,
+        "one attempt and three retries\n{out}"
+    );
+    for k in 1..=3 {
+        assert!(out.stderr.contains(&format!("retry {k} of 3")), "{out}");
+    }
+    assert!(!out.stderr.contains("retry 4"), "{out}");
+    // `max_retries = 0`: one attempt, no retry.
+    env.write_config(&ConfigSpec {
+        api: "max_retries = 0\n".into(),
+        ..ConfigSpec::default()
+    });
+    let (db, db_s) = case_db(&env, "no-retry");
+    let out = sync_with_fault(&env, &db_s, &format!("*{path}=503"));
+    out.expect(1);
+    assert_eq!(ledger(&db, path, 503), 1, "{out}");
+    assert!(!out.stderr.contains("retry 1"), "{out}");
 }
 
 #[test]
@@ -274,6 +322,9 @@ fn a_reset_connection_fails_after_retries() {
         2,
         "two attempts without an answer\n{out}"
     );
+    // The requests reached the server, which may have charged them: the worst case is
+    // booked.
+    assert_eq!(booked(&db, path), [1, 1], "{out}");
     rerun_clean(&env, &db, &db_s);
 }
 
@@ -282,7 +333,7 @@ fn a_timeout_fails_the_family() {
     let env = TestEnv::with(
         sim_options(),
         ConfigSpec {
-            api: "max_retries = 2\ntimeout_secs = 1\n".into(),
+            api: "max_retries = 1\ntimeout_secs = 1\n".into(),
             ..ConfigSpec::default()
         },
     );
@@ -300,6 +351,11 @@ fn a_timeout_fails_the_family() {
         .map(Result::unwrap)
         .collect();
     assert_eq!(waits.len(), 2, "two attempts: {waits:?}\n{out}");
+    assert_eq!(
+        booked(&db, path),
+        [1, 1],
+        "a timed-out call may be charged\n{out}"
+    );
     assert!(
         waits.iter().all(|ms| (900..10_000).contains(ms)),
         "each attempt ended by the timeout: {waits:?} ms\n{out}"
@@ -324,6 +380,78 @@ fn a_minute_429_burst_is_waited_out() {
     );
     let checked = assert_truth(&env, &db);
     checked.assert_qh_up_to(t0());
+}
+
+/// A port nobody listens on: the connection is refused, no request reaches a server, and
+/// the ledger books no credit for any attempt.
+#[test]
+fn a_closed_port_books_no_credit() {
+    let env = fault_env();
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    env.write_config(&ConfigSpec {
+        base_url: Some(format!("http://127.0.0.1:{closed}/v2")),
+        ..fault_config()
+    });
+    let out = env.seh(&["sync"]);
+    assert_ne!(out.code, 0, "{out}");
+    let c = env.conn();
+    let calls = count(&c, "seh_api_calls");
+    assert!(calls >= 2, "attempts are in the ledger\n{out}");
+    assert_eq!(
+        count_where(&c, "seh_api_calls", "status = 0 AND credits = 0"),
+        calls,
+        "{out}"
+    );
+}
+
+/// The API gateway's own minute-limit 429 (`{"message":"API rate limit exceeded"}`, not
+/// problem+json, reference §6.1) is waited out like the documented one.
+#[test]
+fn a_gateway_minute_429_is_waited_out() {
+    let mut opts = sim_options();
+    opts.start = t0() + Duration::seconds(58);
+    opts.rate_limit_body = seh_sim::app::RateLimitBody::Gateway;
+    let env = TestEnv::with(opts, fault_config());
+    let (db, db_s) = case_db(&env, "gateway-burst");
+    let out = sync_with_fault(&env, &db_s, "*/sites/2150001/energy=429,times=1");
+    out.expect(0);
+    assert_eq!(ledger(&db, "/sites/2150001/energy", 429), 1, "{out}");
+    assert!(out.stderr.contains("minute rate limit"), "{out}");
+    let checked = assert_truth(&env, &db);
+    checked.assert_qh_up_to(t0());
+}
+
+/// With the gateway's body on both 429s, exhausted credits are still told apart by the
+/// headers (calls left this minute, no Retry-After): exit 5 after one 429, and no call
+/// until the renewal.
+#[test]
+fn a_gateway_credits_429_still_ends_the_run_with_5() {
+    let mut opts = sim_options();
+    opts.rate_limit_body = seh_sim::app::RateLimitBody::Gateway;
+    let env = TestEnv::with(opts, fault_config());
+    env.sim_post(
+        "/_sim/limits",
+        &serde_json::json!({"monthly_credits": 40, "credit_mode": "hard"}),
+    );
+    let (db, db_s) = case_db(&env, "gateway-credits");
+    let out = env.seh_env(&["sync"], &[("SEH_DATABASE", &db_s)]);
+    out.expect(5);
+    assert!(out.stderr.contains("credits exhausted"), "{out}");
+    assert_eq!(
+        count_where(&open_db(&db), "seh_api_calls", "status = 429"),
+        1,
+        "{out}"
+    );
+    let sim_calls = env.sim_calls();
+    env.seh_env(&["sync"], &[("SEH_DATABASE", &db_s)]).expect(5);
+    assert_eq!(
+        env.sim_calls(),
+        sim_calls,
+        "a call while the credits are exhausted"
+    );
 }
 
 #[test]
@@ -499,8 +627,8 @@ fn an_endpoint_outage_is_not_paid_for_day_by_day() {
         "path LIKE '%/overview' AND status = 500",
     );
     // Three sites with four overview days each would be twelve failed days; three days
-    // with at most three attempts each (max_retries = 2) is the bound.
-    assert!(failed <= 9, "{failed} failed overview calls\n{out}");
+    // with two attempts each (max_retries = 1) is the bound.
+    assert!(failed <= 6, "{failed} failed overview calls\n{out}");
     // The other families were harvested as usual, and the next run tries again.
     let checked = assert_truth(&env, &db);
     checked.assert_qh_up_to(t0());

@@ -60,7 +60,7 @@ fn the_key_never_appears_in_output_or_database() {
         opts,
         ConfigSpec {
             key: Some(SECRET.into()),
-            api: "max_retries = 2\n".into(),
+            api: "max_retries = 1\n".into(),
             ..ConfigSpec::default()
         },
     );

@@ -6,6 +6,7 @@
 mod common;
 mod harness;
 mod kill;
+mod variants;
 
 use chrono::Duration;
 use harness::*;

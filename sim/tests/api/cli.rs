@@ -57,6 +57,15 @@ fn get(url: &str, headers: &[(&str, &str)]) -> Resp {
     read(req.call())
 }
 
+fn post(url: &str, json: &str) -> Resp {
+    read(
+        agent(Some(std::time::Duration::from_secs(10)))
+            .post(url)
+            .header("content-type", "application/json")
+            .send(json),
+    )
+}
+
 #[test]
 fn binary_serves_on_a_free_port() {
     let p = spawn(&[]);
@@ -86,6 +95,12 @@ fn flags_reach_the_simulator() {
         "--fault",
         "*/power=503",
         "--advanced",
+        "--rate-limit-body",
+        "gateway",
+        "--bearer-401",
+        "uniform",
+        "--invalid-client-status",
+        "401",
     ]);
     let sites = get(&format!("{}/v2/sites", p.url), &[("X-API-Key", "k2")]);
     assert_eq!(sites.status, 200);
@@ -108,6 +123,34 @@ fn flags_reach_the_simulator() {
     assert_eq!(r.status, 200);
     let r = get(&format!("{}/v2/sites", p.url), &[("X-API-Key", "k1")]);
     assert_eq!(r.status, 429);
+    assert_eq!(r.text(), r#"{"message":"API rate limit exceeded"}"#);
+    let r = get(
+        &format!("{}/v2/sites/{BERLIN}", p.url),
+        &[("Authorization", "Bearer nope")],
+    );
+    assert_eq!(r.status, 401);
+    assert_eq!(
+        r.json()["error_description"],
+        "The access token is invalid or has expired"
+    );
+    let r = post(
+        &format!("{}/v2/oauth2/token", p.url),
+        r#"{"grant_type":"refresh_token","refresh_token":"r","client_id":"x","client_secret":"y"}"#,
+    );
+    assert_eq!(
+        (r.status, r.json()["error"].clone()),
+        (401, "invalid_client".into())
+    );
+
+    let p = spawn(&["--dead-grant-error", "invalid_request"]);
+    let r = post(
+        &format!("{}/v2/oauth2/token", p.url),
+        r#"{"grant_type":"refresh_token","refresh_token":"r","client_id":"sim-client","client_secret":"sim-secret"}"#,
+    );
+    assert_eq!(
+        (r.status, r.json()["error"].clone()),
+        (400, "invalid_request".into())
+    );
 }
 
 #[test]
@@ -159,7 +202,7 @@ fn variant_flags_reach_the_simulator() {
 
 #[test]
 fn bad_flags_exit_2_with_one_line() {
-    let cases: [&[&str]; 10] = [
+    let cases: [&[&str]; 14] = [
         &["--status-case", "shouting"],
         &["--telemetry-stamp", "middle"],
         &["--limits", "bogus"],
@@ -170,6 +213,10 @@ fn bad_flags_exit_2_with_one_line() {
         &["--now", "yesterday"],
         &["--soe-scale", "permille"],
         &["--sites-shape", "round"],
+        &["--rate-limit-body", "html"],
+        &["--bearer-401", "chatty"],
+        &["--dead-grant-error", "invalid_scope"],
+        &["--invalid-client-status", "403"],
     ];
     for args in cases {
         let out = Command::new(BIN)
