@@ -550,13 +550,7 @@ pub(super) fn check_grants(config: &Config, grants: &Grants, out: &mut String) -
                     ))
                 }
                 Err(e) => {
-                    use crate::api::Error as E;
-                    let code = match e {
-                        E::NotFound { .. } | E::Gone | E::Forbidden { .. } => Exit::Config,
-                        E::CreditsExhausted { .. } => Exit::Credits,
-                        E::Interrupted => Exit::Interrupted,
-                        _ => Exit::Partial,
-                    };
+                    let code = crate::harvest::exit_for(&e, crate::harvest::Scope::Check);
                     break Err((code, format!("{}: {e}", config.base_url)));
                 }
             }

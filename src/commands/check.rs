@@ -75,13 +75,6 @@ pub fn api_fatal(config: &Config, e: api::Error) -> Fatal {
             anyhow::anyhow!("{}", api::sites::list_not_found(&config.base_url)),
         );
     }
-    let exit = match e {
-        api::Error::Unauthorized { .. } | api::Error::Gone | api::Error::Forbidden { .. } => {
-            Exit::Config
-        }
-        api::Error::CreditsExhausted { .. } => Exit::Credits,
-        api::Error::Interrupted => Exit::Interrupted,
-        _ => Exit::Partial,
-    };
+    let exit = crate::harvest::exit_for(&e, crate::harvest::Scope::Check);
     Fatal::new(exit, anyhow::anyhow!("{}: {e}", config.base_url))
 }

@@ -12,6 +12,7 @@
 //! the run at once: a rejected credential or a V1 URL (exit 2), a database that cannot be
 //! written (exit 4), exhausted monthly credits (exit 5), Ctrl-C (exit 130).
 
+pub mod errors;
 pub mod family;
 pub mod plan;
 pub mod planner;
@@ -27,6 +28,7 @@ use crate::model::{Resolution, SiteId};
 use crate::store::{self, RawResponse, Store, SyncState, FLEET_SITE_ID};
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
+pub use errors::{exit_for, Scope, StepError};
 pub use family::Family;
 use report::Report;
 use std::collections::{BTreeMap, BTreeSet};
@@ -69,66 +71,6 @@ pub struct Settings {
     pub alerts_every: Option<Duration>,
     /// Most quarter-hour history calls one run makes.
     pub max_deep_per_run: u64,
-}
-
-/// Why a single fetch-and-store step failed.
-#[derive(Debug)]
-pub enum StepError {
-    Api(api::Error),
-    Apply(family::ApplyError),
-    Store(store::Error),
-    /// The one call allowed while the credits are blocked was made and did not lift the
-    /// block: no further call this run.
-    CreditsBlocked,
-}
-
-impl std::fmt::Display for StepError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            StepError::Api(e) => e.fmt(f),
-            StepError::Apply(e) => e.fmt(f),
-            StepError::Store(e) => e.fmt(f),
-            StepError::CreditsBlocked => {
-                f.write_str("no further calls while the monthly credits are blocked")
-            }
-        }
-    }
-}
-
-impl From<store::Error> for StepError {
-    fn from(e: store::Error) -> Self {
-        StepError::Store(e)
-    }
-}
-
-impl From<family::ApplyError> for StepError {
-    fn from(e: family::ApplyError) -> Self {
-        match e {
-            family::ApplyError::Store(s) => StepError::Store(s),
-            other => StepError::Apply(other),
-        }
-    }
-}
-
-impl StepError {
-    /// The exit code when this error must end the whole run; `None` when only the current
-    /// family failed.
-    pub fn fatal(&self) -> Option<Exit> {
-        match self {
-            StepError::Api(api::Error::Interrupted) => Some(Exit::Interrupted),
-            StepError::Api(api::Error::CreditsExhausted { .. }) | StepError::CreditsBlocked => {
-                Some(Exit::Credits)
-            }
-            StepError::Api(api::Error::Unauthorized { .. } | api::Error::Gone) => {
-                Some(Exit::Config)
-            }
-            StepError::Store(e) => match e {
-                store::Error::Invalid { .. } => None,
-                _ => Some(Exit::Database),
-            },
-            _ => None,
-        }
-    }
 }
 
 /// What the harvester reads about a site before planning it.
@@ -1222,55 +1164,40 @@ impl<'a> Harvester<'a> {
     /// Details, devices, benefits, site alerts or power flow: fetch, store, record.
     fn unwindowed(&mut self, id: SiteId, fam: Family, _priority: Priority) -> Result<(), Exit> {
         let mut st = self.state(id, fam, None)?;
-        let result = match fam {
-            Family::Details => {
-                let path = api::sites::details_path(id);
-                self.get(&path, &[])
-                    .and_then(|f| self.store(Family::Details, Some(id), &[], &f, |_, _| Ok(())))
-            }
-            Family::Devices => {
-                let path = api::devices::path(id);
-                let query = api::devices::query();
-                self.get(&path, &query)
-                    .and_then(|f| self.store(Family::Devices, Some(id), &query, &f, |_, _| Ok(())))
-            }
-            Family::Benefits => {
-                let path = api::benefits::path(id);
-                let query = api::benefits::query();
-                self.get(&path, &query)
-                    .and_then(|f| self.store(Family::Benefits, Some(id), &query, &f, |_, _| Ok(())))
-            }
-            Family::Alerts => self.site_alerts(id),
-            Family::PowerFlow => {
-                let path = api::power_flow::path(id);
-                match self.get(&path, &[]) {
-                    Ok(f) => self.store(Family::PowerFlow, Some(id), &[], &f, |_, _| Ok(())),
-                    Err(StepError::Api(api::Error::Forbidden { tier: true, .. })) => {
-                        log::info!("site {id}: power flow needs a higher API tier; skipped until `seh sync --full` or a new key");
-                        st.extra = Some(
-                            serde_json::json!({ "tier_denied": self.settings.fingerprint })
-                                .to_string(),
-                        );
-                        st.last_error = Some("power flow needs a higher API tier".into());
-                        st.last_error_at = Some(self.now());
-                        self.store.set_sync_state(&st).map_err(Self::db)?;
-                        self.report.skip(id, "power_flow: tier");
-                        return Ok(());
-                    }
-                    Err(e) => Err(e),
-                }
-            }
+        let (path, query) = match fam {
+            Family::Details => (api::sites::details_path(id), Vec::new()),
+            Family::Devices => (api::devices::path(id), api::devices::query()),
+            Family::Benefits => (api::benefits::path(id), api::benefits::query()),
+            Family::PowerFlow => (api::power_flow::path(id), Vec::new()),
+            Family::Alerts => (String::new(), Vec::new()),
             other => unreachable!("{} is not an unwindowed site family", other.name()),
         };
-        match result {
-            Ok(rows) => {
-                let mut st = self.state(id, fam, None)?;
-                st.last_success = Some(self.now());
-                st.rows_last_run = Some(rows as i64);
-                if fam == Family::PowerFlow {
-                    st.extra = None;
+        let result = match fam {
+            Family::Alerts => self.site_alerts(id, &st),
+            _ => match self.get(&path, &query) {
+                Ok(f) => {
+                    // The cursor commits with the rows (one transaction, as for series).
+                    let cursor = done(&st, self.now(), fam == Family::PowerFlow);
+                    self.store(fam, Some(id), &query, &f, cursor)
                 }
-                self.store.set_sync_state(&st).map_err(Self::db)?;
+                Err(StepError::Api(api::Error::Forbidden { tier: true, .. }))
+                    if fam == Family::PowerFlow =>
+                {
+                    log::info!("site {id}: power flow needs a higher API tier; skipped until `seh sync --full` or a new key");
+                    st.extra = Some(
+                        serde_json::json!({ "tier_denied": self.settings.fingerprint }).to_string(),
+                    );
+                    st.last_error = Some("power flow needs a higher API tier".into());
+                    st.last_error_at = Some(self.now());
+                    self.store.set_sync_state(&st).map_err(Self::db)?;
+                    self.report.skip(id, "power_flow: tier");
+                    return Ok(());
+                }
+                Err(e) => Err(e),
+            },
+        };
+        match result {
+            Ok(_) => {
                 if fam == Family::Devices || fam == Family::Details {
                     // Planning depends on these; refresh the cached facts.
                     if let Some(f) = self.facts.get(&id).cloned() {
@@ -1286,7 +1213,8 @@ impl<'a> Harvester<'a> {
         }
     }
 
-    fn site_alerts(&mut self, id: SiteId) -> Result<usize, StepError> {
+    /// Every page of a site's alerts; the cursor commits with the last page.
+    fn site_alerts(&mut self, id: SiteId, st: &SyncState) -> Result<usize, StepError> {
         const PAGE: u32 = 100;
         let mut rows = 0;
         for page in 1.. {
@@ -1297,8 +1225,17 @@ impl<'a> Harvester<'a> {
                     api::alerts::parse(Some(id), b)
                 })?
                 .len();
-            rows += self.store(Family::Alerts, Some(id), &query, &f, |_, _| Ok(()))?;
-            if api::alerts::is_last_page(n, PAGE) {
+            let last = api::alerts::is_last_page(n, PAGE);
+            let cursor = done(st, self.now(), false);
+            let before = rows;
+            rows += self.store(Family::Alerts, Some(id), &query, &f, |tx, r| {
+                if last {
+                    cursor(tx, before + r)
+                } else {
+                    Ok(())
+                }
+            })?;
+            if last {
                 break;
             }
         }
@@ -1307,6 +1244,7 @@ impl<'a> Harvester<'a> {
 
     fn fleet_alerts_task(&mut self) -> Result<(), Exit> {
         const PAGE: u32 = 100;
+        let st = self.state(FLEET_SITE_ID, Family::FleetAlerts, None)?;
         let mut rows = 0;
         let mut result = Ok(());
         for page in 1.. {
@@ -1317,12 +1255,22 @@ impl<'a> Harvester<'a> {
                         api::alerts::parse(None, b)
                     })?
                     .len();
-                rows += self.store(Family::FleetAlerts, None, &query, &f, |_, _| Ok(()))?;
-                Ok(n)
+                // The cursor commits with the last page (one transaction).
+                let last = api::alerts::is_last_page(n, PAGE);
+                let cursor = done(&st, self.now(), false);
+                let before = rows;
+                rows += self.store(Family::FleetAlerts, None, &query, &f, |tx, r| {
+                    if last {
+                        cursor(tx, before + r)
+                    } else {
+                        Ok(())
+                    }
+                })?;
+                Ok(last)
             });
             match step {
-                Ok(n) if api::alerts::is_last_page(n, PAGE) => break,
-                Ok(_) => {}
+                Ok(true) => break,
+                Ok(false) => {}
                 Err(e) => {
                     result = Err(e);
                     break;
@@ -1331,15 +1279,29 @@ impl<'a> Harvester<'a> {
         }
         match result {
             Ok(()) => {
-                let mut st = self.state(FLEET_SITE_ID, Family::FleetAlerts, None)?;
-                st.last_success = Some(self.now());
-                st.rows_last_run = Some(rows as i64);
-                self.store.set_sync_state(&st).map_err(Self::db)?;
                 self.succeeded(FLEET_SITE_ID, Family::FleetAlerts);
                 Ok(())
             }
             Err(e) => self.failed(FLEET_SITE_ID, Family::FleetAlerts, None, e),
         }
+    }
+}
+
+/// The cursor of an unwindowed family after a complete fetch at `now` of `rows` rows,
+/// written inside the transaction that stores them. Power flow forgets a tier refusal.
+fn done(
+    st: &SyncState,
+    now: DateTime<Utc>,
+    clear_extra: bool,
+) -> impl FnOnce(&mut store::Tx<'_>, usize) -> Result<(), store::Error> {
+    let mut next = st.clone();
+    move |tx, rows| {
+        next.last_success = Some(now);
+        next.rows_last_run = Some(rows as i64);
+        if clear_extra {
+            next.extra = None;
+        }
+        tx.set_sync_state(&next)
     }
 }
 

@@ -636,3 +636,39 @@ fn an_endpoint_outage_is_not_paid_for_day_by_day() {
     out.expect(0);
     assert!(count(&open_db(&db), "seh_overview") > 0, "{out}");
 }
+
+#[test]
+fn a_cursor_and_its_rows_never_part() {
+    // The cursor write of one family fails (a trigger stands in for a crash or a full disk
+    // at that moment): its rows and archived response must vanish with it, never stay
+    // behind without the cursor that says they were fetched.
+    let env = fault_env();
+    for (family, table) in [
+        ("devices", "seh_devices"),
+        ("benefits", "seh_environmental_benefits"),
+        ("fleet_alerts", "seh_alerts"),
+    ] {
+        let (db, db_s) = case_db(&env, family);
+        env.seh_env(&["init"], &[("SEH_DATABASE", &db_s)]).expect(0);
+        open_db(&db)
+            .execute_batch(&format!(
+                "CREATE TRIGGER inject BEFORE INSERT ON seh_sync_state \
+                 WHEN NEW.family = '{family}' BEGIN SELECT RAISE(ABORT, 'injected'); END;"
+            ))
+            .unwrap();
+        let out = env.seh_env(&["sync"], &[("SEH_DATABASE", &db_s)]);
+        assert_ne!(out.code, 0, "{family}: the failure went unnoticed\n{out}");
+        integrity_ok(&db);
+        let c = open_db(&db);
+        assert_eq!(
+            count(&c, table),
+            0,
+            "{family}: rows without their cursor\n{out}"
+        );
+        assert_eq!(
+            count_where(&c, "seh_raw_responses", &format!("family = '{family}'")),
+            0,
+            "{family}: a response archived without its cursor\n{out}"
+        );
+    }
+}
