@@ -76,7 +76,17 @@ pub fn run(config: &Config, args: &SyncArgs) -> Outcome {
     };
     if let Some(grants) = &grants {
         let (c, s) = (&mut client, &mut store);
-        super::auth::harvest_grants(config, grants, &settings, c, s, &mut report, stop.clone());
+        let mut http = super::auth::token_client(config, stop.clone());
+        crate::harvest::grants::harvest_grants(
+            &config.base_url,
+            grants,
+            &settings,
+            &mut http,
+            c,
+            s,
+            &mut report,
+            stop.clone(),
+        );
     }
     if let Some(plan) = &plan {
         log::debug!(

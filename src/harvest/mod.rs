@@ -14,6 +14,7 @@
 
 pub mod errors;
 pub mod family;
+pub mod grants;
 pub mod plan;
 pub mod planner;
 pub mod report;
@@ -71,6 +72,15 @@ pub struct Settings {
     pub alerts_every: Option<Duration>,
     /// Most quarter-hour history calls one run makes.
     pub max_deep_per_run: u64,
+}
+
+impl Settings {
+    /// Whether site `id` passes `--sites` and `[sites] include`/`exclude`.
+    pub fn wants_site(&self, id: SiteId) -> bool {
+        self.sites.as_ref().is_none_or(|v| v.contains(&id))
+            && (self.include.is_empty() || self.include.contains(&id))
+            && !self.exclude.contains(&id)
+    }
 }
 
 /// What the harvester reads about a site before planning it.
@@ -228,10 +238,7 @@ impl<'a> Harvester<'a> {
     }
 
     fn wants_site(&self, id: SiteId) -> bool {
-        let s = &self.settings;
-        s.sites.as_ref().is_none_or(|v| v.contains(&id))
-            && (s.include.is_empty() || s.include.contains(&id))
-            && !s.exclude.contains(&id)
+        self.settings.wants_site(id)
     }
 
     /// Runs the whole sync; the report says what happened and which exit code it earns.
