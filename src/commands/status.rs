@@ -197,7 +197,7 @@ pub fn run(config: &Config, as_json: bool) -> Outcome {
         "gaps"
     );
     for s in &states {
-        if matches!(s.family.as_str(), "window_limit" | "clock" | "budget") {
+        if s.is_internal() {
             continue;
         }
         let mut name = name_of(s.site_id);
@@ -269,9 +269,8 @@ fn unlisted_sites(
 
 /// Gaps recorded on a series cursor (ranges the API returned no buckets for).
 fn gaps(s: &store::SyncState) -> Vec<serde_json::Value> {
-    s.extra
-        .as_deref()
-        .and_then(|e| serde_json::from_str::<serde_json::Value>(e).ok())
-        .and_then(|v| v.get("gaps").and_then(|g| g.as_array().cloned()))
-        .unwrap_or_default()
+    s.gaps()
+        .iter()
+        .map(|(a, b)| json!([store::fmt_ts(a), store::fmt_ts(b)]))
+        .collect()
 }

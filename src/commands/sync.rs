@@ -227,16 +227,7 @@ pub(super) fn settings(config: &Config, args: &SyncArgs) -> Result<Settings, Fat
 }
 
 /// A non-reversible tag of (base URL, key) so a recorded tier refusal is retried when
-/// either changes. FNV-1a, 64 bits: no key material can be recovered from it.
+/// either changes; no key material can be recovered from it.
 fn fingerprint(base_url: &str, key: Option<&str>) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in base_url
-        .bytes()
-        .chain([0u8])
-        .chain(key.unwrap_or("").bytes())
-    {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    format!("{h:016x}")
+    crate::harvest::tag(&format!("{base_url}\0{}", key.unwrap_or("")))
 }

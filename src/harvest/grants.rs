@@ -29,14 +29,9 @@ pub struct Grants {
     pub sites: Vec<SiteId>,
 }
 
-/// A non-reversible tag of (base URL, application, site) for recorded tier refusals.
+/// The tag of (base URL, application, site) for recorded tier refusals.
 fn fingerprint(base_url: &str, client_id: &str, site: SiteId) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in format!("{base_url}\0oauth:{client_id}\0{site}").bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    format!("{h:016x}")
+    super::tag(&format!("{base_url}\0oauth:{client_id}\0{site}"))
 }
 
 fn absorb(into: &mut Report, r: Report) {

@@ -140,36 +140,6 @@ enum Probe {
     Spent,
 }
 
-/// Stored JSON of `seh_sync_state.extra` for series: detected gaps.
-fn gaps_of(st: &SyncState) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
-    st.extra
-        .as_deref()
-        .and_then(|e| serde_json::from_str::<serde_json::Value>(e).ok())
-        .and_then(|v| v.get("gaps").cloned())
-        .and_then(|g| serde_json::from_value::<Vec<(String, String)>>(g).ok())
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|(a, b)| {
-            Some((
-                api::time::parse_ts(&a).ok()?.0,
-                api::time::parse_ts(&b).ok()?.0,
-            ))
-        })
-        .collect()
-}
-
-fn set_gaps(st: &mut SyncState, gaps: &[(DateTime<Utc>, DateTime<Utc>)]) {
-    st.extra = if gaps.is_empty() {
-        None
-    } else {
-        let list: Vec<(String, String)> = gaps
-            .iter()
-            .map(|(a, b)| (store::fmt_ts(a), store::fmt_ts(b)))
-            .collect();
-        Some(serde_json::json!({ "gaps": list }).to_string())
-    };
-}
-
 /// One sync run.
 pub struct Harvester<'a> {
     client: &'a mut Client,
@@ -841,7 +811,7 @@ impl<'a> Harvester<'a> {
                         covered_from: st.covered_from,
                         covered_to: st.covered_to,
                         last_success: st.last_success,
-                        gaps: gaps_of(&st),
+                        gaps: st.gaps(),
                     },
                 );
             }
@@ -1067,7 +1037,7 @@ impl<'a> Harvester<'a> {
         let mut next = st.clone();
         // A window inside the covered range refills a gap: the cursor stays, the gap goes.
         let refill = matches!((st.covered_from, st.covered_to), (Some(a), Some(b)) if w.from >= a && w.to <= b);
-        let mut gaps = gaps_of(st);
+        let mut gaps = st.gaps();
         if refill {
             gaps.retain(|(a, b)| !(*a >= w.from && *b <= w.to));
         } else {
@@ -1086,7 +1056,7 @@ impl<'a> Harvester<'a> {
                 gaps.push(gap);
             }
         }
-        set_gaps(&mut next, &gaps);
+        next.set_gaps(&gaps);
         // A window planned on a clock estimate that this answer corrected does not make
         // the series fresh: the plan made on the server's time fetches up to its now.
         if !self.clock_jumped {
@@ -1343,6 +1313,17 @@ fn raw_response(
     }
 }
 
+/// A non-reversible 64-bit tag (FNV-1a) of `text`: recorded tier refusals and site lists
+/// carry the tag of the credential that earned them, never the credential.
+pub fn tag(text: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
 /// The family a task fetches.
 fn task_family(task: &Task) -> Family {
     match task {
@@ -1406,6 +1387,16 @@ fn missing_range(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tags_are_stable_across_versions() {
+        // The tag of (base URL, key) as the first versions computed it byte by byte: a
+        // changed tag would make every database forget its recorded site list.
+        assert_eq!(
+            tag("https://monitoringapi.solaredge.com/v2\0sim-fleet-key"),
+            "0d4a1f68b3a05746"
+        );
+    }
 
     #[test]
     fn activation_words_are_read_without_regard_to_case() {

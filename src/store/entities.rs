@@ -12,7 +12,7 @@ use std::collections::HashSet;
 use chrono::{DateTime, Utc};
 use rusqlite::params;
 
-use super::{fmt_ts, parse_ts, upsert_sql, Context, Error, Tx};
+use super::{catalogue, fmt_ts, parse_ts, Context, Error, Tx};
 use crate::model::{Alert, Device, EnvironmentalBenefits, Overview, PowerFlow, Site, SiteId};
 
 impl Tx<'_> {
@@ -27,26 +27,7 @@ impl Tx<'_> {
     ) -> Result<usize, Error> {
         let seq = self.change_seq()?;
         let query = "upsert sites";
-        let sql = upsert_sql(
-            "seh_sites",
-            &["site_id"],
-            &[
-                "name",
-                "account_id",
-                "peak_power_kw",
-                "installation_date",
-                "last_update_time",
-                "activation_status",
-                "note",
-                "address",
-                "city",
-                "state",
-                "zip",
-                "country",
-                "timezone",
-                "raw_json",
-            ],
-        );
+        let sql = catalogue::SITES.upsert_sql();
         let mut stmt = self.tx.prepare_cached(&sql).ctx(query)?;
         let mut changed = 0;
         for (site, raw_json) in sites {
@@ -94,33 +75,15 @@ impl Tx<'_> {
         let mut changed = 0;
         let mut present = HashSet::with_capacity(devices.len());
         {
-            let sql = upsert_sql(
-                "seh_devices",
-                &["site_id", "device_key"],
-                &[
-                    "device_type",
-                    "serial_number",
-                    "name",
-                    "manufacturer",
-                    "model",
-                    "part_number",
-                    "firmware_version",
-                    "connected_to",
-                    "connected_to_name",
-                    "active",
-                    "communication_type",
-                    "meter_type",
-                    "created_at",
-                    "raw_json",
-                ],
-            );
+            let sql = catalogue::DEVICES.upsert_sql();
             let mut upsert = self.tx.prepare_cached(&sql).ctx(query)?;
             let mut revive = self
                 .tx
-                .prepare_cached(
-                    "UPDATE seh_devices SET removed_at = NULL, updated_at = ?3, change_seq = ?4 \
+                .prepare_cached(&format!(
+                    "UPDATE {} SET removed_at = NULL, updated_at = ?3, change_seq = ?4 \
                      WHERE site_id = ?1 AND device_key = ?2 AND removed_at IS NOT NULL",
-                )
+                    catalogue::DEVICES.name
+                ))
                 .ctx(query)?;
             for d in devices {
                 let key = d.device_key();
@@ -157,9 +120,10 @@ impl Tx<'_> {
         let listed: Vec<String> = {
             let mut stmt = self
                 .tx
-                .prepare_cached(
-                    "SELECT device_key FROM seh_devices WHERE site_id = ?1 AND removed_at IS NULL",
-                )
+                .prepare_cached(&format!(
+                    "SELECT device_key FROM {} WHERE site_id = ?1 AND removed_at IS NULL",
+                    catalogue::DEVICES.name
+                ))
                 .ctx(query)?;
             let rows = stmt
                 .query_map([site_id], |r| r.get(0))
@@ -170,10 +134,11 @@ impl Tx<'_> {
         };
         let mut remove = self
             .tx
-            .prepare_cached(
-                "UPDATE seh_devices SET removed_at = ?3, updated_at = ?3, change_seq = ?4 \
+            .prepare_cached(&format!(
+                "UPDATE {} SET removed_at = ?3, updated_at = ?3, change_seq = ?4 \
                  WHERE site_id = ?1 AND device_key = ?2",
-            )
+                catalogue::DEVICES.name
+            ))
             .ctx(query)?;
         for key in listed.iter().filter(|k| !present.contains(*k)) {
             changed += remove
@@ -190,22 +155,7 @@ impl Tx<'_> {
         }
         let seq = self.change_seq()?;
         let query = "upsert alerts";
-        let sql = upsert_sql(
-            "seh_alerts",
-            &["alert_id"],
-            &[
-                "site_id",
-                "type",
-                "category",
-                "impact",
-                "status",
-                "first_trigger",
-                "last_trigger",
-                "component_name",
-                "component_serial",
-                "raw_json",
-            ],
-        );
+        let sql = catalogue::ALERTS.upsert_sql();
         let mut stmt = self.tx.prepare_cached(&sql).ctx(query)?;
         let mut changed = 0;
         for a in alerts {
@@ -235,22 +185,7 @@ impl Tx<'_> {
     pub fn upsert_overview(&mut self, o: &Overview) -> Result<usize, Error> {
         let seq = self.change_seq()?;
         let query = "upsert overview";
-        let sql = upsert_sql(
-            "seh_overview",
-            &["site_id", "local_date"],
-            &[
-                "production_wh",
-                "production_self_wh",
-                "production_storage_wh",
-                "production_grid_wh",
-                "consumption_wh",
-                "consumption_pv_wh",
-                "consumption_storage_wh",
-                "consumption_grid_wh",
-                "production_api_unit",
-                "consumption_api_unit",
-            ],
-        );
+        let sql = catalogue::OVERVIEW.upsert_sql();
         let (p, c) = (&o.production, &o.consumption);
         self.tx
             .prepare_cached(&sql)
@@ -279,11 +214,7 @@ impl Tx<'_> {
     pub fn upsert_benefits(&mut self, b: &EnvironmentalBenefits) -> Result<usize, Error> {
         let seq = self.change_seq()?;
         let query = "upsert environmental benefits";
-        let sql = upsert_sql(
-            "seh_environmental_benefits",
-            &["site_id"],
-            &["co2_kg", "ev_km", "api_unit"],
-        );
+        let sql = catalogue::BENEFITS.upsert_sql();
         self.tx
             .prepare_cached(&sql)
             .ctx(query)?
@@ -308,24 +239,7 @@ impl Tx<'_> {
             Some(s) => parse_ts(s).map_or_else(|| s.to_owned(), |t| fmt_ts(&t)),
             None => fmt_ts(&fetched_at),
         };
-        let sql = upsert_sql(
-            "seh_power_flow",
-            &["site_id", "updated_at_api"],
-            &[
-                "pv_active",
-                "pv_power_w",
-                "load_active",
-                "load_power_w",
-                "storage_active",
-                "storage_power_w",
-                "storage_status",
-                "storage_charge_level",
-                "grid_active",
-                "grid_power_w",
-                "grid_status",
-                "api_unit",
-            ],
-        );
+        let sql = catalogue::POWER_FLOW.upsert_sql();
         self.tx
             .prepare_cached(&sql)
             .ctx(query)?

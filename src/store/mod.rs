@@ -19,6 +19,7 @@
 //! (the API call ledger and the run log).
 
 mod calls;
+pub mod catalogue;
 mod entities;
 mod migrations;
 mod raw;
@@ -46,46 +47,6 @@ pub use state::{SyncState, FLEET_SITE_ID};
 /// How long a statement waits for another connection's lock before failing with
 /// [`Error::Locked`].
 const BUSY_TIMEOUT: Duration = Duration::from_millis(5000);
-
-/// Tables whose rows are derived from the raw archive; `clear_derived_tables` empties them
-/// and `reprocess` refills them.
-///
-/// `seh_sync_state` is deliberately absent: it also holds what the archive cannot tell
-/// (errors, tier refusals), and losing the cursors would make the next harvest re-fetch
-/// the whole history, which costs credits.
-const DERIVED_TABLES: [&str; 11] = [
-    "seh_sites",
-    "seh_devices",
-    "seh_overview",
-    "seh_environmental_benefits",
-    "seh_alerts",
-    "seh_power_flow",
-    "seh_energy",
-    "seh_power",
-    "seh_inverter_telemetry",
-    "seh_meter_telemetry",
-    "seh_storage_telemetry",
-];
-
-/// Every table of the schema, in the order `row_counts` reports them.
-const ALL_TABLES: [&str; 16] = [
-    "seh_sites",
-    "seh_devices",
-    "seh_overview",
-    "seh_environmental_benefits",
-    "seh_alerts",
-    "seh_power_flow",
-    "seh_energy",
-    "seh_power",
-    "seh_inverter_telemetry",
-    "seh_meter_telemetry",
-    "seh_storage_telemetry",
-    "seh_raw_responses",
-    "seh_sync_state",
-    "seh_api_calls",
-    "seh_runs",
-    "seh_change_counter",
-];
 
 /// Errors of the store, shaped for the caller to branch on.
 ///
@@ -428,11 +389,11 @@ impl Store {
             .ctx("check the backup")
     }
 
-    /// Row count of every table, in schema order.
+    /// Row count of every table: the data tables of the catalogue, then the bookkeeping.
     pub fn row_counts(&self) -> Result<Vec<(&'static str, i64)>, Error> {
-        ALL_TABLES
-            .iter()
-            .map(|&table| {
+        let data = catalogue::DATA_TABLES.iter().map(|t| t.name);
+        data.chain(catalogue::BOOKKEEPING_TABLES)
+            .map(|table| {
                 let n = self
                     .conn
                     .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
@@ -457,9 +418,12 @@ impl Store {
     /// and the change counter (which must never go backwards).
     pub fn clear_derived_tables(&mut self) -> Result<(), Error> {
         self.transaction(|tx| {
-            for table in DERIVED_TABLES {
+            // `seh_sync_state` is deliberately not cleared: it also holds what the archive
+            // cannot tell (errors, tier refusals), and losing the cursors would make the
+            // next harvest fetch the whole history again, which costs credits.
+            for table in catalogue::DATA_TABLES {
                 tx.tx
-                    .execute(&format!("DELETE FROM {table}"), [])
+                    .execute(&format!("DELETE FROM {}", table.name), [])
                     .ctx("clear derived tables")?;
             }
             Ok(())

@@ -2,7 +2,7 @@
 //! limits), and single-statement conveniences that wrap one [`Tx`] call in its own
 //! transaction.
 
-use super::{Context, Error, Store, SyncState};
+use super::{catalogue, Context, Error, Store, SyncState};
 use crate::clock::Anchor;
 use crate::model::{Resolution, SiteId};
 use chrono::{DateTime, Utc};
@@ -29,6 +29,44 @@ const CLOCK_FAMILY: &str = "clock";
 /// Family name of the site list's cursor (site 0), the harvest family `sites`.
 const SITE_LIST_FAMILY: &str = "sites";
 
+impl SyncState {
+    /// Whether this row is the store's own bookkeeping (learned window limits, the credit
+    /// block, the clock anchor) rather than the cursor of a harvest family.
+    pub fn is_internal(&self) -> bool {
+        matches!(
+            self.family.as_str(),
+            WINDOW_FAMILY | BUDGET_FAMILY | CLOCK_FAMILY
+        )
+    }
+
+    /// The gaps recorded on a series cursor: bucket ranges the API left out, to be fetched
+    /// again (kept in `extra` as `{"gaps": [[from, to], ...]}`).
+    pub fn gaps(&self) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
+        self.extra
+            .as_deref()
+            .and_then(|e| serde_json::from_str::<serde_json::Value>(e).ok())
+            .and_then(|v| v.get("gaps").cloned())
+            .and_then(|g| serde_json::from_value::<Vec<(String, String)>>(g).ok())
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|(a, b)| Some((super::parse_ts(&a)?, super::parse_ts(&b)?)))
+            .collect()
+    }
+
+    /// Replaces the recorded gaps (none: `extra` is cleared).
+    pub fn set_gaps(&mut self, gaps: &[(DateTime<Utc>, DateTime<Utc>)]) {
+        self.extra = if gaps.is_empty() {
+            None
+        } else {
+            let list: Vec<(String, String)> = gaps
+                .iter()
+                .map(|(a, b)| (super::fmt_ts(a), super::fmt_ts(b)))
+                .collect();
+            Some(serde_json::json!({ "gaps": list }).to_string())
+        };
+    }
+}
+
 /// The `extra` of the site list's cursor: the ids the listing held and a tag of the key
 /// that listed them (never the key itself), read back by [`Store::fleet_listing`].
 pub fn fleet_listing_extra(site_ids: &[SiteId], key_tag: &str) -> String {
@@ -41,10 +79,11 @@ impl Store {
         let query = "read sites";
         let mut stmt = self
             .conn
-            .prepare_cached(
+            .prepare_cached(&format!(
                 "SELECT site_id, name, timezone, installation_date, activation_status \
-                 FROM seh_sites ORDER BY site_id",
-            )
+                 FROM {} ORDER BY site_id",
+                catalogue::SITES.name
+            ))
             .ctx(query)?;
         let rows = stmt
             .query_map([], |r| {
@@ -65,10 +104,11 @@ impl Store {
         let query = "read device types";
         let mut stmt = self
             .conn
-            .prepare_cached(
-                "SELECT DISTINCT device_type FROM seh_devices \
+            .prepare_cached(&format!(
+                "SELECT DISTINCT device_type FROM {} \
                  WHERE site_id = ?1 AND removed_at IS NULL ORDER BY device_type",
-            )
+                catalogue::DEVICES.name
+            ))
             .ctx(query)?;
         let rows = stmt.query_map([site_id], |r| r.get(0)).ctx(query)?;
         rows.collect::<rusqlite::Result<_>>().ctx(query)

@@ -10,7 +10,7 @@
 
 use rusqlite::params;
 
-use super::{fmt_ts, upsert_sql, Context, Error, Tx};
+use super::{catalogue, fmt_ts, Context, Error, Tx};
 use crate::model::{SiteSeries, Telemetry, TelemetryKind};
 
 /// Which site-level table a [`SiteSeries`] belongs to.
@@ -23,17 +23,10 @@ pub enum SeriesKind {
 }
 
 impl SeriesKind {
-    fn table(self) -> &'static str {
+    fn table(self) -> &'static catalogue::Table {
         match self {
-            SeriesKind::Energy => "seh_energy",
-            SeriesKind::Power => "seh_power",
-        }
-    }
-
-    fn value_column(self) -> &'static str {
-        match self {
-            SeriesKind::Energy => "energy_wh",
-            SeriesKind::Power => "power_w",
+            SeriesKind::Energy => &catalogue::ENERGY,
+            SeriesKind::Power => &catalogue::POWER,
         }
     }
 
@@ -46,11 +39,11 @@ impl SeriesKind {
     }
 }
 
-fn telemetry_table(kind: TelemetryKind) -> &'static str {
+fn telemetry_table(kind: TelemetryKind) -> &'static catalogue::Table {
     match kind {
-        TelemetryKind::Inverter => "seh_inverter_telemetry",
-        TelemetryKind::Meter => "seh_meter_telemetry",
-        TelemetryKind::Storage => "seh_storage_telemetry",
+        TelemetryKind::Inverter => &catalogue::INVERTER_TELEMETRY,
+        TelemetryKind::Meter => &catalogue::METER_TELEMETRY,
+        TelemetryKind::Storage => &catalogue::STORAGE_TELEMETRY,
     }
 }
 
@@ -74,11 +67,7 @@ impl Tx<'_> {
             });
         }
         let seq = self.change_seq()?;
-        let sql = upsert_sql(
-            kind.table(),
-            &["site_id", "resolution", "ts_utc"],
-            &["utc_offset_min", kind.value_column(), "api_unit"],
-        );
+        let sql = kind.table().upsert_sql();
         let query = match kind {
             SeriesKind::Energy => "upsert energy rows",
             SeriesKind::Power => "upsert power rows",
@@ -114,11 +103,7 @@ impl Tx<'_> {
         let query = "upsert telemetry rows";
         let mut changed = 0;
         for item in items {
-            let sql = upsert_sql(
-                telemetry_table(item.kind),
-                &["site_id", "device_key", "resolution", "metric", "ts_utc"],
-                &["utc_offset_min", "value", "unit", "api_unit"],
-            );
+            let sql = telemetry_table(item.kind).upsert_sql();
             let mut stmt = self.tx.prepare_cached(&sql).ctx(query)?;
             let resolution = item.resolution.as_str();
             let api_unit = item.series.api_unit.as_deref();

@@ -387,9 +387,6 @@ fn row_counts_cover_every_table() {
         .collect();
     listed.sort_unstable();
     assert_eq!(listed, actual);
-    for t in DERIVED_TABLES {
-        assert!(ALL_TABLES.contains(&t), "{t}");
-    }
 }
 
 #[test]
