@@ -78,6 +78,15 @@ struct Reference {
     took: Duration,
 }
 
+/// When one trial's kill comes.
+#[derive(Clone, Copy)]
+struct Kill {
+    trial: u64,
+    delay: Duration,
+    /// The delay as a share of the last timed uninterrupted run.
+    percent: f64,
+}
+
 /// The outcome of one kind's campaign.
 #[derive(Default)]
 struct Tally {
@@ -216,10 +225,14 @@ fn campaign(
         // delay scales it to this machine.
         let ppm = u128::from(rng.below(1_000_000));
         let micros = took.as_micros() * ppm * u128::from(KILL_SPAN_PERCENT) / 100 / 1_000_000;
-        let delay = Duration::from_micros(u64::try_from(micros).unwrap_or(u64::MAX));
+        let kill = Kill {
+            trial,
+            delay: Duration::from_micros(u64::try_from(micros).unwrap_or(u64::MAX)),
+            percent: ppm as f64 * KILL_SPAN_PERCENT as f64 / 1e6,
+        };
         let db = env.path(&format!("{}-{trial}.db", kind.replace(' ', "-")));
         let result = catch_unwind(AssertUnwindSafe(|| {
-            one_trial(env, kind, trial, &db, delay, reference, prepare)
+            one_trial(env, kind, &kill, &db, reference, prepare)
         }));
         tally.kills += 1;
         match result {
@@ -237,9 +250,10 @@ fn campaign(
                     .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
                     .unwrap_or_default();
                 let first = msg.lines().next().unwrap_or("").to_string();
-                tally
-                    .diverged
-                    .push(format!("trial {trial} (kill after {delay:?}): {first}"));
+                tally.diverged.push(format!(
+                    "trial {trial} (kill after {:.3?}, {:.1}% of a run): {first}",
+                    kill.delay, kill.percent
+                ));
                 keep(&db, kind, trial);
             }
         }
@@ -264,12 +278,16 @@ fn keep(db: &Path, kind: &str, trial: u64) {
 fn one_trial(
     env: &TestEnv,
     kind: &str,
-    trial: u64,
+    kill: &Kill,
     db: &Path,
-    delay: Duration,
     reference: &Reference,
     prepare: &dyn Fn(&Path),
 ) -> bool {
+    let Kill {
+        trial,
+        delay,
+        percent,
+    } = *kill;
     prepare(db);
     let db_s = db.display().to_string();
     let mut child = env.spawn_env(&["sync"], &[("SEH_DATABASE", &db_s)]);
@@ -289,8 +307,8 @@ fn one_trial(
     let stored = raws(db);
     let mid = !early && stored > reference.raws_before && stored < reference.raws_after;
     eprintln!(
-        "{kind} trial {trial}: killed after {delay:?} ({status}, finished before: {early}), \
-         {stored} of {} responses stored{}",
+        "{kind} trial {trial}: killed after {delay:.3?} ({percent:.1}% of a run; {status}, \
+         finished before: {early}), {stored} of {} responses stored{}",
         reference.raws_after,
         if mid { ", mid-run" } else { "" }
     );
