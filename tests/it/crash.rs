@@ -34,8 +34,8 @@ const DEFAULT_SEED: u64 = 0x5EED_2026;
 const RECALIBRATE: u64 = 10;
 
 /// How long the Pi was off between the first sync and the incremental one: long enough
-/// that every quarter-hour series needs more than one window and every site's local
-/// midnight passes (new overview days), short of a day so daily cadences are not due.
+/// that every quarter-hour series needs two windows (23 hours from its settle boundary,
+/// 12-hour windows), short of the slow families' daily cadence.
 const LATER: chrono::Duration = chrono::Duration::hours(20);
 
 /// Kill moments are drawn uniformly from this share of the measured uninterrupted run (in
