@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::faults::SplitMix64;
+use crate::rng::SplitMix64;
 
 /// Largest request head (request line + headers) accepted; beyond → 431.
 const MAX_HEAD: usize = 64 * 1024;

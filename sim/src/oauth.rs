@@ -33,8 +33,8 @@ use std::collections::HashMap;
 use chrono::{DateTime, Duration, Months, Utc};
 use serde_json::{json, Value};
 
-use crate::faults::SplitMix64;
 use crate::http::Response;
+use crate::rng::SplitMix64;
 
 pub const CODE_TTL_SECS: i64 = 600;
 pub const ACCESS_TTL_SECS: i64 = 7_200;
