@@ -53,7 +53,7 @@ impl App {
         }
     }
 
-    /// Whether the API keys may read site `id` (see [`SimOptions::key_sites`]).
+    /// Whether the API keys may read site `id` (see [`super::SimOptions::key_sites`]).
     pub(super) fn key_sees(&self, id: i64) -> bool {
         self.opts.key_sites.as_ref().is_none_or(|v| v.contains(&id))
     }
