@@ -2,6 +2,7 @@
 //! truncated, dropped, hung and slow replies, shutdown) and the pure request parser.
 //! Tests only: nothing here may be reachable from a non-test build.
 
+use super::parse::percent_decode;
 use super::*;
 use std::io::BufRead;
 
