@@ -24,14 +24,16 @@
 //! Each fault counts its own matching calls, so adding a fault never shifts
 //! another's `nth`. The first fault (in insertion order) that fires wins.
 //!
-//! This module also holds [`SplitMix64`], the simulator's only PRNG (no
-//! `rand` dependency), reused by `oauth` for tokens.
+//! Probabilistic triggers draw from [`crate::rng::SplitMix64`]; this module must
+//! not hold the PRNG itself (`http` and `oauth` use it too, and `faults` already
+//! imports `http`).
 
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
 use crate::http::{Reply, Response};
+use crate::rng::SplitMix64;
 
 /// How long a `timeout` fault holds the connection before closing it.
 pub const TIMEOUT_HANG: Duration = Duration::from_secs(120);
@@ -47,32 +49,6 @@ pub fn html_error_page(status: u16) -> Response {
             "text/html; charset=UTF-8".to_string(),
         )],
         body: body.into_bytes(),
-    }
-}
-
-/// splitmix64 (Steele, Lea, Flood 2014): tiny, fast, good enough for test
-/// randomness, and fully deterministic for a given seed.
-#[derive(Debug, Clone)]
-pub struct SplitMix64 {
-    state: u64,
-}
-
-impl SplitMix64 {
-    pub fn new(seed: u64) -> SplitMix64 {
-        SplitMix64 { state: seed }
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1) from the top 53 bits.
-    pub fn next_f64(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
 }
 
@@ -640,13 +616,5 @@ mod tests {
             Some(Reply::Hang(d)) if d == TIMEOUT_HANG
         ));
         assert!(FaultAction::Burst429.to_reply(normal).is_none());
-    }
-
-    #[test]
-    fn splitmix_known_values() {
-        // Reference outputs of splitmix64 seeded with 0.
-        let mut r = SplitMix64::new(0);
-        assert_eq!(r.next_u64(), 0xE220_A839_7B1D_CDAF);
-        assert_eq!(r.next_u64(), 0x6E78_9E6A_A1B9_65F4);
     }
 }

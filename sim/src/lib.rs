@@ -11,6 +11,7 @@ pub mod faults;
 pub mod http;
 pub mod oauth;
 pub mod ratelimit;
+pub mod rng;
 pub mod windows;
 
 use std::sync::Arc;
