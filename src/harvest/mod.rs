@@ -13,9 +13,9 @@
 //! written (exit 4), exhausted monthly credits (exit 5), Ctrl-C (exit 130).
 
 pub mod family;
-pub mod plan;
 pub mod planner;
 pub mod report;
+pub mod windows;
 
 use planner::{Cursor, Plan, PlanInput, Priority, SiteInput, Task};
 
@@ -848,7 +848,7 @@ impl<'a> Harvester<'a> {
         }
         match self.store.learned_window(res) {
             Ok(Some(secs)) => Duration::seconds(secs),
-            _ => plan::default_max_span(res),
+            _ => windows::default_max_span(res),
         }
     }
 
@@ -1034,7 +1034,7 @@ impl<'a> Harvester<'a> {
         id: SiteId,
         fam: Family,
         res: Resolution,
-        w: plan::Window,
+        w: windows::Window,
     ) -> Result<Next, Exit> {
         let Some(tz) = self.tz(id) else {
             return Ok(Next::Continue);
@@ -1076,7 +1076,7 @@ impl<'a> Harvester<'a> {
         id: SiteId,
         res: Resolution,
         tz: Tz,
-        w: plan::Window,
+        w: windows::Window,
         st: &mut SyncState,
     ) -> Result<usize, StepError> {
         let (path, query) = match fam.telemetry_kind() {
@@ -1114,7 +1114,7 @@ impl<'a> Harvester<'a> {
         // the plan: a plan made before the first answer of a run rests on an extrapolated
         // clock (stored anchor or local time) and may be hours ahead; a cursor moved past
         // the real boundary would never re-read late or still-running buckets.
-        let settled = plan::settled_limit(res, now, self.settings.settle, tz);
+        let settled = windows::settled_limit(res, now, self.settings.settle, tz);
         let mut next = st.clone();
         // A window inside the covered range refills a gap: the cursor stays, the gap goes.
         let refill = matches!((st.covered_from, st.covered_to), (Some(a), Some(b)) if w.from >= a && w.to <= b);
@@ -1122,7 +1122,7 @@ impl<'a> Harvester<'a> {
         if refill {
             gaps.retain(|(a, b)| !(*a >= w.from && *b <= w.to));
         } else {
-            let (cf, ct) = plan::advance(st.covered_from, st.covered_to, w, settled);
+            let (cf, ct) = windows::advance(st.covered_from, st.covered_to, w, settled);
             next.covered_from = cf;
             next.covered_to = ct;
         }
@@ -1200,7 +1200,7 @@ impl<'a> Harvester<'a> {
             }
             let mut s = st.clone();
             s.covered_to =
-                plan::overview_advance(st.covered_to, day, now, self.settings.settle, tz);
+                windows::overview_advance(st.covered_to, day, now, self.settings.settle, tz);
             if s.covered_from.is_none() {
                 s.covered_from = Some(api::time::local_midnight(day, tz));
             }
@@ -1391,7 +1391,7 @@ fn missing_range(
     fam: Family,
     site: SiteId,
     body: &str,
-    w: plan::Window,
+    w: windows::Window,
     now: DateTime<Utc>,
     tz: Tz,
 ) -> Option<(DateTime<Utc>, DateTime<Utc>)> {

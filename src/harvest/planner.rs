@@ -15,7 +15,7 @@
 //! Pure: no IO and no clock; `plan` is a function of its input, so every rule has a unit
 //! test, including cycle boundaries, billing days, DST days and learned limits.
 
-use super::plan::{self as windows, SeriesInput, Window};
+use super::windows::{self, SeriesInput, Window};
 use super::Family;
 use crate::api::time as t;
 use crate::budget::BudgetView;
@@ -671,7 +671,6 @@ fn series_input(
         covered_from: c.covered_from,
         covered_to: c.covered_to,
         now: input.now,
-        settle: input.settle,
         // A new series starts `initial` back; deep history does the rest.
         initial: input.initial,
         full,
