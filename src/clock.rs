@@ -60,15 +60,17 @@ pub fn estimate(anchor: Option<Anchor>, local_now: DateTime<Utc>, scale: f64) ->
     guess.max(a.server)
 }
 
-/// "3 days 4 h", "12 min": a clock difference for people, without sign.
+/// "3 days 4 h", "1 h 5 min", "12 min": a duration for people, without sign (clock
+/// offsets, token lifetimes).
 pub fn human(d: Duration) -> String {
     let m = d.num_minutes().unsigned_abs();
     let (days, hours, mins) = (m / (24 * 60), m / 60 % 24, m % 60);
+    let day_s = if days == 1 { "day" } else { "days" };
     match (days, hours) {
         (0, 0) => format!("{mins} min"),
         (0, h) => format!("{h} h {mins} min"),
-        (d, 0) => format!("{d} days"),
-        (d, h) => format!("{d} days {h} h"),
+        (d, 0) => format!("{d} {day_s}"),
+        (d, h) => format!("{d} {day_s} {h} h"),
     }
 }
 

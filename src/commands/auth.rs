@@ -88,18 +88,6 @@ fn ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
-/// "1 h 5 min", "3 days", for durations people read.
-fn human(d: Duration) -> String {
-    let m = d.num_minutes().abs();
-    if m >= 2 * 24 * 60 {
-        format!("{} days", m / (24 * 60))
-    } else if m >= 60 {
-        format!("{} h {} min", m / 60, m % 60)
-    } else {
-        format!("{m} min")
-    }
-}
-
 // ----- login ------------------------------------------------------------------------------
 
 fn login(config: &Config, args: &AuthLoginArgs) -> Outcome {
@@ -325,7 +313,7 @@ fn status(config: &Config, as_json: bool) -> Outcome {
             format!(
                 "valid until {} (for {})",
                 ts(g.access_expires),
-                human(g.access_expires - now)
+                crate::clock::human(g.access_expires - now)
             )
         } else {
             format!(
@@ -338,7 +326,7 @@ fn status(config: &Config, as_json: bool) -> Outcome {
             out,
             "  last refresh   {} ({} ago; {} refreshes since consent on {})",
             ts(g.refreshed_at),
-            human(now - g.refreshed_at),
+            crate::clock::human(now - g.refreshed_at),
             g.refreshes,
             g.granted_at.format("%Y-%m-%d")
         );

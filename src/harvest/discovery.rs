@@ -84,7 +84,7 @@ impl Harvester<'_> {
                         continue;
                     }
                     self.check_stop()?;
-                    self.unwindowed(id, fam, Priority::Slow)?;
+                    self.unwindowed(id, fam)?;
                 }
             }
             let facts = self.read_facts(id)?;

@@ -16,11 +16,11 @@ mod discovery;
 pub mod errors;
 pub mod family;
 pub mod grants;
-pub mod plan;
 mod plan_input;
 pub mod planner;
 pub mod report;
 mod tasks;
+pub mod windows;
 
 use planner::{Plan, PlanInput, Priority};
 

@@ -11,7 +11,7 @@ impl Harvester<'_> {
         }
         match self.store.learned_window(res) {
             Ok(Some(secs)) => Duration::seconds(secs),
-            _ => plan::default_max_span(res),
+            _ => windows::default_max_span(res),
         }
     }
 

@@ -15,7 +15,7 @@
 //! Pure: no IO and no clock; `plan` is a function of its input, so every rule has a unit
 //! test, including cycle boundaries, billing days, DST days and learned limits.
 
-use super::plan::{self as windows, SeriesInput, Window};
+use super::windows::{self, SeriesInput, Window};
 use super::Family;
 use crate::api::time as t;
 use crate::budget::BudgetView;
@@ -123,7 +123,7 @@ pub enum Task {
 }
 
 impl Task {
-    pub fn priority(&self) -> Priority {
+    pub(crate) fn priority(&self) -> Priority {
         match self {
             Task::Window { priority, .. }
             | Task::Total { priority, .. }
@@ -156,15 +156,445 @@ pub struct Plan {
 }
 
 impl Plan {
-    pub fn cost(&self) -> u64 {
+    pub(crate) fn cost(&self) -> u64 {
         self.tasks.len() as u64
     }
 }
 
+/// Freshness cadences to choose from, in minutes, shortest first.
 const LADDER_MIN: [i64; 16] = [
     15, 30, 60, 120, 180, 240, 360, 480, 660, 720, 1380, 1440, 2820, 10_080, 20_160, 43_200,
 ];
 
+/// Build the plan: each builder below decides one part of it, and the parts are joined in
+/// order of value (freshness, cheap history, deep history, slow families) and cut to the
+/// credits left this cycle.
+pub(crate) fn plan(input: &PlanInput) -> Plan {
+    let mut out = Plan::default();
+    let mut cheap = cheap_history(input);
+    let pace = pace_cheap(input, cheap.len() as u64, &mut out.notes);
+    let deep = deep_history(input);
+    let cadence = cadences(input, pace.left_after, deep.estimate > 0, &mut out);
+    let fresh = freshness(input, &out.cadence, cadence.fresh);
+    let slow = slow_families(input, out.slow_every, out.alerts_every);
+    let reserved = (fresh.len() + cheap.len() + slow.len()) as u64;
+    let take = deep_now(input, &deep, reserved, cadence.per_cycle_deep, &mut out);
+    if pace.paced {
+        // Paced cheap history spends only below the budget line, after freshness.
+        let allow = input.budget.below_line().saturating_sub(fresh.len() as u64);
+        cheap.truncate(allow as usize);
+    }
+    let deep = deep.tasks.into_iter().take(take).collect();
+    let tasks = [fresh, cheap, deep, slow].into_iter().flatten().collect();
+    out.tasks = fit(input, tasks, &mut out.notes);
+    out
+}
+
+/// Decides the cheap history: the never-fetched part of every rollup series (energy DAY,
+/// MONTH and YEAR, telemetry DAY) back to installation, the first lifetime TOTAL, and
+/// every recorded quarter-hour gap. Few calls cover a site's whole life.
+fn cheap_history(input: &PlanInput) -> Vec<Task> {
+    let mut cheap = Vec::new();
+    for s in &input.sites {
+        for (family, res) in rollups(s) {
+            let c = cursor(s, family, res);
+            let si = series_input(input, s, res, &c, true);
+            // Only the part never fetched is cheap history; forward updates are slow work.
+            for w in windows::series_windows(&si) {
+                if w.backfill || c.covered_to.is_none() {
+                    cheap.push(Task::Window {
+                        site: s.id,
+                        family,
+                        res,
+                        window: w,
+                        priority: Priority::Cheap,
+                    });
+                }
+            }
+        }
+        let total = s.cursors.get(&(Family::Energy, Resolution::Total));
+        let energy = s.series.contains(&Family::Energy);
+        if energy && total.is_none_or(|c| c.last_success.is_none()) {
+            cheap.push(Task::Total {
+                site: s.id,
+                priority: Priority::Cheap,
+            });
+        }
+        cheap.extend(gaps(input, s));
+    }
+    cheap
+}
+
+/// Decides the refetch of gaps: quarter-hour windows over every range of a site's series
+/// where the API returned fewer buckets than expected.
+fn gaps(input: &PlanInput, s: &SiteInput) -> Vec<Task> {
+    let qh = Resolution::QuarterHour;
+    let mut out = Vec::new();
+    for f in &s.series {
+        let Some(c) = s.cursors.get(&(*f, qh)) else {
+            continue;
+        };
+        for (from, to) in &c.gaps {
+            for (a, b) in t::windows(*from, *to, span(input, qh), qh, s.tz) {
+                out.push(Task::Window {
+                    site: s.id,
+                    family: *f,
+                    res: qh,
+                    window: Window {
+                        from: a,
+                        to: b,
+                        backfill: true,
+                    },
+                    priority: Priority::Cheap,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// How cheap history is paid for this run.
+struct CheapPace {
+    /// Spread over the cycle below the budget line instead of fetched at once.
+    paced: bool,
+    /// Credits left this cycle after cheap history, for freshness and slow families.
+    left_after: u64,
+}
+
+/// Decides whether cheap history all comes now. When it would take more than half of what
+/// is left this cycle (a tight budget, many sites), it is paced like deep history, below
+/// the budget line, so the cycle's freshness is not spent on day one.
+fn pace_cheap(input: &PlanInput, cost: u64, notes: &mut Vec<String>) -> CheapPace {
+    let left = input.budget.left();
+    let paced = cost * 2 > left;
+    let left_after = if paced {
+        left - left / 2
+    } else {
+        left.saturating_sub(cost)
+    };
+    if paced && cost > 0 {
+        notes.push(format!(
+            "{cost} calls of day/month/year history exceed half of the {left} credits left; they are spread over the cycle"
+        ));
+    }
+    CheapPace { paced, left_after }
+}
+
+/// Quarter-hour history still to fetch.
+struct Deep {
+    /// Backfill windows of the started series, newest first across all series.
+    tasks: Vec<Task>,
+    /// Windows still needed back to installation, including the whole life of the series
+    /// that have not started yet.
+    estimate: u64,
+}
+
+/// Decides the deep-history candidates: quarter-hour backfill windows of every started
+/// series back to installation, interleaved newest first so every site and family
+/// advances together. How many run now is `deep_now`'s decision.
+fn deep_history(input: &PlanInput) -> Deep {
+    let qh = Resolution::QuarterHour;
+    let mut tasks = Vec::new();
+    let mut unstarted = 0;
+    for s in &input.sites {
+        for f in &s.series {
+            let c = cursor(s, *f, qh);
+            if c.covered_from.is_none() {
+                // Freshness starts the series and history follows from there; until then
+                // its whole life counts toward the estimate.
+                if let Some(inst) = s.install {
+                    unstarted += ceil_div(
+                        (input.now - inst).num_seconds(),
+                        span(input, qh).num_seconds(),
+                    );
+                }
+                continue;
+            }
+            let si = series_input(input, s, qh, &c, true);
+            for w in windows::series_windows(&si)
+                .into_iter()
+                .filter(|w| w.backfill)
+            {
+                tasks.push(Task::Window {
+                    site: s.id,
+                    family: *f,
+                    res: qh,
+                    window: w,
+                    priority: Priority::Deep,
+                });
+            }
+        }
+    }
+    let estimate = tasks.len() as u64 + unstarted;
+    tasks.sort_by_key(|t| std::cmp::Reverse(window_end(t)));
+    Deep { tasks, estimate }
+}
+
+/// The cadences `cadences` chose that the later builders need.
+struct Cadences {
+    /// Derived freshness cadence (before per-family pins); power flow follows it.
+    fresh: Duration,
+    /// Credits a whole future cycle leaves for deep history after freshness and slow
+    /// families.
+    per_cycle_deep: u64,
+}
+
+/// Decides the cadences: the shortest freshness cadence on the ladder that fits its share
+/// of `credits` (what cheap history leaves this cycle), per family unless pinned, and how
+/// far daily families and alerts stretch to fit the rest (see `split`). Records them,
+/// their projected costs and notes on a tight budget in `out`.
+fn cadences(input: &PlanInput, credits: u64, deep_remains: bool, out: &mut Plan) -> Cadences {
+    let rest = input.budget.time_left();
+    let n_series: u64 = input.sites.iter().map(|s| s.series.len() as u64).sum();
+    let now_split = split(input, credits, rest, deep_remains);
+    // What a whole future cycle leaves for history, for the completion estimate.
+    let usable = input.budget.budget.usable();
+    let full_split = split(input, usable, input.budget.cycle_len(), deep_remains);
+    let cadence = match now_split.cadence {
+        Some(c) => c,
+        None => {
+            out.notes.push(format!(
+                "the budget cannot keep {n_series} quarter-hour series fresh even once a month; quarter-hour data will have gaps until the next cycle"
+            ));
+            Duration::minutes(*LADDER_MIN.last().expect("ladder"))
+        }
+    };
+    if cadence > Duration::hours(1) {
+        out.notes.push(format!(
+            "{} credits left this cycle for {n_series} quarter-hour series: fetching them every {}",
+            input.budget.left(),
+            human(cadence)
+        ));
+    }
+    let mut fresh_total = 0;
+    for s in &input.sites {
+        for f in &s.series {
+            let c = input.pinned.get(f).copied().unwrap_or(cadence);
+            out.cadence.insert(*f, c);
+            out.max_lag.insert(*f, c + Duration::minutes(15));
+            fresh_total += fresh_cost(1, c, input, rest);
+        }
+    }
+    out.fresh_cycle_cost = fresh_total;
+    let k = now_split.stretch;
+    if k > 1 {
+        out.notes.push(format!(
+            "daily families stretched to every {k} days and alerts to every {} to fit the budget",
+            human(now_split.alerts_every)
+        ));
+    }
+    out.slow_every = Duration::days(k);
+    out.alerts_every = now_split.alerts_every;
+    out.slow_cycle_cost = slow_cost(input, k, now_split.alerts_every, rest);
+    Cadences {
+        fresh: cadence,
+        per_cycle_deep: usable.saturating_sub(full_split.fresh + full_split.slow),
+    }
+}
+
+/// How `credits` over `period` divide between freshness and slow families.
+struct Split {
+    /// Smallest freshness cadence that fits, if any does.
+    cadence: Option<Duration>,
+    fresh: u64,
+    /// Stretch factor of the daily families (1 = daily).
+    stretch: i64,
+    alerts_every: Duration,
+    slow: u64,
+}
+
+/// Decides the budget split: freshness may take half of `credits` while quarter-hour
+/// history remains (so history always advances with at least 30 %), four fifths
+/// otherwise, at the shortest cadence of the ladder that fits; slow families are
+/// stretched until they fit what is left.
+fn split(input: &PlanInput, credits: u64, period: Duration, deep_remains: bool) -> Split {
+    let n: u64 = input.sites.iter().map(|s| s.series.len() as u64).sum();
+    let (fresh_share, deep_share) = if deep_remains { (0.5, 0.3) } else { (0.8, 0.0) };
+    let fresh_budget = (credits as f64 * fresh_share) as u64;
+    let cadence = LADDER_MIN
+        .iter()
+        .map(|m| Duration::minutes(*m))
+        .find(|c| fresh_cost(n, *c, input, period) <= fresh_budget);
+    let c = cadence.unwrap_or_else(|| Duration::minutes(*LADDER_MIN.last().expect("ladder")));
+    let fresh = fresh_cost(n, c, input, period);
+    let slow_budget = credits
+        .saturating_sub(fresh)
+        .saturating_sub((credits as f64 * deep_share) as u64);
+    let nominal = input.alerts_every.unwrap_or(Duration::hours(1));
+    let mut stretch = 1i64;
+    let mut alerts_every = nominal;
+    while slow_cost(input, stretch, alerts_every, period) > slow_budget && stretch < 30 {
+        stretch += 1;
+        alerts_every = nominal * (stretch as i32);
+    }
+    Split {
+        cadence,
+        fresh,
+        stretch,
+        alerts_every,
+        slow: slow_cost(input, stretch, alerts_every, period),
+    }
+}
+
+/// Decides freshness: the forward quarter-hour windows, up to the bucket running now, of
+/// every series whose `cadence` came due or whose cursor an interrupted run left behind,
+/// and power flow every `power_flow_every` where the tier allows it.
+fn freshness(
+    input: &PlanInput,
+    cadence: &BTreeMap<Family, Duration>,
+    power_flow_every: Duration,
+) -> Vec<Task> {
+    let qh = Resolution::QuarterHour;
+    let mut fresh = Vec::new();
+    for s in &input.sites {
+        for f in &s.series {
+            let c = cursor(s, *f, qh);
+            let every = cadence[f];
+            if due(input, c.last_success, every)
+                || behind(c.covered_to, qh, every, input.settle, input.now, s.tz)
+            {
+                fresh.extend(forward(input, s, *f, qh, &c, Priority::Fresh));
+            }
+        }
+        if s.power_flow && due(input, last(s, Family::PowerFlow), power_flow_every) {
+            fresh.push(Task::Site {
+                site: s.id,
+                family: Family::PowerFlow,
+                priority: Priority::Fresh,
+            });
+        }
+    }
+    fresh
+}
+
+/// Decides the slow families: the site list (Fleet key), details, devices, benefits,
+/// rollup updates, lifetime TOTAL and the final overview days of each site every
+/// `slow_every` (daily unless stretched), and alerts, per site or one fleet call, every
+/// `alerts_every`.
+fn slow_families(input: &PlanInput, slow_every: Duration, alerts_every: Duration) -> Vec<Task> {
+    let mut slow = Vec::new();
+    if input.fleet && due(input, input.site_list_last, slow_every) {
+        slow.push(Task::SiteList);
+    }
+    for s in &input.sites {
+        for fam in [Family::Details, Family::Devices, Family::Benefits] {
+            if due(input, last(s, fam), slow_every) {
+                slow.push(Task::Site {
+                    site: s.id,
+                    family: fam,
+                    priority: Priority::Slow,
+                });
+            }
+        }
+        if !input.fleet_alerts && due(input, last(s, Family::Alerts), alerts_every) {
+            slow.push(Task::Site {
+                site: s.id,
+                family: Family::Alerts,
+                priority: Priority::Slow,
+            });
+        }
+        slow.extend(rollup_updates(input, s, slow_every));
+        let total = s.cursors.get(&(Family::Energy, Resolution::Total));
+        let energy = s.series.contains(&Family::Energy);
+        if energy
+            && total
+                .is_some_and(|c| c.last_success.is_some() && due(input, c.last_success, slow_every))
+        {
+            slow.push(Task::Total {
+                site: s.id,
+                priority: Priority::Slow,
+            });
+        }
+        let lagging = behind(
+            s.overview_to,
+            Resolution::Day,
+            slow_every,
+            input.settle,
+            input.now,
+            s.tz,
+        );
+        if due(input, last(s, Family::Overview), slow_every) || lagging {
+            for day in overview_days(s, input) {
+                slow.push(Task::Overview { site: s.id, day });
+            }
+        }
+    }
+    if input.fleet_alerts && due(input, input.fleet_alerts_last, alerts_every) {
+        slow.push(Task::FleetAlerts);
+    }
+    slow
+}
+
+/// Decides the rollup updates: forward windows of the rollup series that already started,
+/// every `slow_every` or at once when an interrupted run left them behind.
+fn rollup_updates(input: &PlanInput, s: &SiteInput, slow_every: Duration) -> Vec<Task> {
+    let mut out = Vec::new();
+    for (family, res) in rollups(s) {
+        let c = cursor(s, family, res);
+        let lagging = behind(c.covered_to, res, slow_every, input.settle, input.now, s.tz);
+        if c.covered_to.is_some() && (due(input, c.last_success, slow_every) || lagging) {
+            out.extend(forward(input, s, family, res, &c, Priority::Slow));
+        }
+    }
+    out
+}
+
+/// Decides how much deep history runs now: what the budget line allows, after the work
+/// already planned this run and the freshness and slow work projected until the reset,
+/// capped per run. Records the windows remaining and when they will be done.
+fn deep_now(
+    input: &PlanInput,
+    deep: &Deep,
+    reserved: u64,
+    per_cycle_deep: u64,
+    out: &mut Plan,
+) -> usize {
+    let future = out.fresh_cycle_cost + out.slow_cycle_cost;
+    let allowed = input
+        .budget
+        .below_line()
+        .min(
+            input
+                .budget
+                .left()
+                .saturating_sub(reserved)
+                .saturating_sub(future),
+        )
+        .min(input.max_deep_per_run);
+    let take = (allowed as usize).min(deep.tasks.len());
+    let deep_after = deep.estimate.saturating_sub(take as u64);
+    out.deep_remaining = deep.estimate;
+    // Later cycles pay history with what a whole cycle leaves after freshness and slow work.
+    out.deep_completion = if deep_after == 0 {
+        Some(input.now)
+    } else if per_cycle_deep == 0 {
+        None
+    } else {
+        let per_sec = per_cycle_deep as f64 / input.budget.cycle_len().num_seconds().max(1) as f64;
+        Some(input.now + Duration::seconds((deep_after as f64 / per_sec) as i64))
+    };
+    if out.deep_completion.is_none() {
+        out.notes.push("no credits are left for quarter-hour history at this budget; it will not be backfilled".into());
+    }
+    take
+}
+
+/// Decides what is deferred: `tasks`, in order of value, cut to the credits left this
+/// cycle.
+fn fit(input: &PlanInput, mut tasks: Vec<Task>, notes: &mut Vec<String>) -> Vec<Task> {
+    let left = input.budget.left();
+    if tasks.len() as u64 > left {
+        notes.push(format!(
+            "only {left} credits left until {}; {} planned calls deferred",
+            input.budget.next_reset.format("%Y-%m-%d %H:%M UTC"),
+            tasks.len() as u64 - left
+        ));
+        tasks.truncate(left as usize);
+    }
+    tasks
+}
+
+/// Largest window of `res`: learned or configured, else the documented default.
 fn span(input: &PlanInput, res: Resolution) -> Duration {
     input
         .max_span
@@ -237,6 +667,16 @@ fn rollups(site: &SiteInput) -> Vec<(Family, Resolution)> {
     v
 }
 
+/// The stored cursor of a series of `s`, empty if it was never fetched.
+fn cursor(s: &SiteInput, family: Family, res: Resolution) -> Cursor {
+    s.cursors.get(&(family, res)).cloned().unwrap_or_default()
+}
+
+/// The last success of an unwindowed family (or the overview) of `s`.
+fn last(s: &SiteInput, family: Family) -> Option<DateTime<Utc>> {
+    s.last.get(&family).copied().flatten()
+}
+
 /// Whether a cursor lags further than a complete fetch `every` ago would have left it: an
 /// interrupted or killed run stores only its first windows (or days), each stamping
 /// `last_success`, and the rest must follow in the next run, not a whole cadence later.
@@ -253,401 +693,14 @@ fn behind(
     covered_to.is_some_and(|ct| ct < windows::settled_limit(res, now - every, settle, tz))
 }
 
-fn due(last: Option<DateTime<Utc>>, every: Duration, now: DateTime<Utc>) -> bool {
+/// Whether work last done at `last` is due again at cadence `every`: with `--full`, when
+/// it never succeeded, when `every` has passed since, or when its last success lies in
+/// the future (the clock went back).
+fn due(input: &PlanInput, last: Option<DateTime<Utc>>, every: Duration) -> bool {
+    let now = input.now;
     // Two minutes of slack: timer runs drift by seconds, and a run that comes a little
     // early must not skip a whole period.
-    last.is_none_or(|l| l > now || now - l + Duration::minutes(2) >= every)
-}
-
-/// Build the plan.
-pub fn plan(input: &PlanInput) -> Plan {
-    let now = input.now;
-    let mut out = Plan::default();
-    let left = input.budget.left();
-    let rest = input.budget.time_left();
-    let cycle = input.budget.cycle_len();
-
-    // --- 2. cheap history: rollups from installation, first TOTAL, gaps -------------------
-    let mut cheap: Vec<Task> = Vec::new();
-    for s in &input.sites {
-        for (family, res) in rollups(s) {
-            let c = s.cursors.get(&(family, res)).cloned().unwrap_or_default();
-            let si = series_input(input, s, res, &c, true);
-            // Only the part never fetched is cheap history; forward updates are slow work.
-            for w in windows::series_windows(&si) {
-                if w.backfill || c.covered_to.is_none() {
-                    cheap.push(Task::Window {
-                        site: s.id,
-                        family,
-                        res,
-                        window: w,
-                        priority: Priority::Cheap,
-                    });
-                }
-            }
-        }
-        let total = s.cursors.get(&(Family::Energy, Resolution::Total));
-        let energy = s.series.contains(&Family::Energy);
-        if energy && total.is_none_or(|c| c.last_success.is_none()) {
-            cheap.push(Task::Total {
-                site: s.id,
-                priority: Priority::Cheap,
-            });
-        }
-        for f in &s.series {
-            if let Some(c) = s.cursors.get(&(*f, Resolution::QuarterHour)) {
-                for (from, to) in &c.gaps {
-                    for (a, b) in t::windows(
-                        *from,
-                        *to,
-                        span(input, Resolution::QuarterHour),
-                        Resolution::QuarterHour,
-                        s.tz,
-                    ) {
-                        cheap.push(Task::Window {
-                            site: s.id,
-                            family: *f,
-                            res: Resolution::QuarterHour,
-                            window: Window {
-                                from: a,
-                                to: b,
-                                backfill: true,
-                            },
-                            priority: Priority::Cheap,
-                        });
-                    }
-                }
-            }
-        }
-    }
-    let cheap_cost = cheap.len() as u64;
-    // Cheap history normally all comes now. When it would take more than half of what is
-    // left this cycle (a tight budget, many sites), it is paced like deep history, below
-    // the budget line, so the cycle's freshness is not spent on day one.
-    let cheap_paced = cheap_cost * 2 > left;
-    let after_cheap = if cheap_paced {
-        left - left / 2
-    } else {
-        left.saturating_sub(cheap_cost)
-    };
-    if cheap_paced && cheap_cost > 0 {
-        out.notes.push(format!(
-            "{cheap_cost} calls of day/month/year history exceed half of the {left} credits left; they are spread over the cycle"
-        ));
-    }
-
-    // --- deep history size (needed to size the freshness share) ---------------------------
-    let mut deep: Vec<Task> = Vec::new();
-    for s in &input.sites {
-        for f in &s.series {
-            let c = s
-                .cursors
-                .get(&(*f, Resolution::QuarterHour))
-                .cloned()
-                .unwrap_or_default();
-            if c.covered_from.is_none() {
-                continue; // freshness starts the series; history follows from there
-            }
-            let si = series_input(input, s, Resolution::QuarterHour, &c, true);
-            for w in windows::series_windows(&si)
-                .into_iter()
-                .filter(|w| w.backfill)
-            {
-                deep.push(Task::Window {
-                    site: s.id,
-                    family: *f,
-                    res: Resolution::QuarterHour,
-                    window: w,
-                    priority: Priority::Deep,
-                });
-            }
-        }
-    }
-    // Sites whose series never started contribute their whole life to the estimate.
-    let mut deep_estimate = deep.len() as u64;
-    for s in &input.sites {
-        for f in &s.series {
-            let started = s
-                .cursors
-                .get(&(*f, Resolution::QuarterHour))
-                .is_some_and(|c| c.covered_from.is_some());
-            if let (false, Some(inst)) = (started, s.install) {
-                deep_estimate += ceil_div(
-                    (now - inst).num_seconds(),
-                    span(input, Resolution::QuarterHour).num_seconds(),
-                );
-            }
-        }
-    }
-
-    // --- 1 and 4. cadences: freshness first, slow families stretched to fit ---------------
-    let n_series: u64 = input.sites.iter().map(|s| s.series.len() as u64).sum();
-    let deep_remains = deep_estimate > 0;
-    let now_split = split(input, after_cheap, rest, deep_remains);
-    // What a whole future cycle leaves for history, for the completion estimate.
-    let full_split = split(input, input.budget.budget.usable(), cycle, deep_remains);
-    let cadence = match now_split.cadence {
-        Some(c) => c,
-        None => {
-            out.notes.push(format!(
-                "the budget cannot keep {n_series} quarter-hour series fresh even once a month; quarter-hour data will have gaps until the next cycle"
-            ));
-            Duration::minutes(*LADDER_MIN.last().expect("ladder"))
-        }
-    };
-    if cadence > Duration::hours(1) {
-        out.notes.push(format!(
-            "{} credits left this cycle for {n_series} quarter-hour series: fetching them every {}",
-            left,
-            human(cadence)
-        ));
-    }
-    let mut fresh_total = 0;
-    for s in &input.sites {
-        for f in &s.series {
-            let c = input.pinned.get(f).copied().unwrap_or(cadence);
-            out.cadence.insert(*f, c);
-            out.max_lag.insert(*f, c + Duration::minutes(15));
-            fresh_total += fresh_cost(1, c, input, rest);
-        }
-    }
-    out.fresh_cycle_cost = fresh_total;
-    let k = now_split.stretch;
-    let alerts_every = now_split.alerts_every;
-    if k > 1 {
-        out.notes.push(format!(
-            "daily families stretched to every {k} days and alerts to every {} to fit the budget",
-            human(alerts_every)
-        ));
-    }
-    out.slow_every = Duration::days(k);
-    out.alerts_every = input
-        .alerts_every
-        .filter(|_| k == 1)
-        .unwrap_or(alerts_every);
-    out.slow_cycle_cost = slow_cost(input, k, alerts_every, rest);
-
-    // --- assemble, in order of value --------------------------------------------------------
-    let mut fresh: Vec<Task> = Vec::new();
-    for s in &input.sites {
-        for f in &s.series {
-            let c = s
-                .cursors
-                .get(&(*f, Resolution::QuarterHour))
-                .cloned()
-                .unwrap_or_default();
-            if !input.full
-                && !due(c.last_success, out.cadence[f], now)
-                && !behind(
-                    c.covered_to,
-                    Resolution::QuarterHour,
-                    out.cadence[f],
-                    input.settle,
-                    now,
-                    s.tz,
-                )
-            {
-                continue;
-            }
-            let si = series_input(input, s, Resolution::QuarterHour, &c, false);
-            for w in windows::series_windows(&si)
-                .into_iter()
-                .filter(|w| !w.backfill)
-            {
-                fresh.push(Task::Window {
-                    site: s.id,
-                    family: *f,
-                    res: Resolution::QuarterHour,
-                    window: w,
-                    priority: Priority::Fresh,
-                });
-            }
-        }
-        if s.power_flow
-            && (input.full
-                || due(
-                    s.last.get(&Family::PowerFlow).copied().flatten(),
-                    cadence,
-                    now,
-                ))
-        {
-            fresh.push(Task::Site {
-                site: s.id,
-                family: Family::PowerFlow,
-                priority: Priority::Fresh,
-            });
-        }
-    }
-
-    let mut slow: Vec<Task> = Vec::new();
-    let slow_due = |last: Option<DateTime<Utc>>| input.full || due(last, out.slow_every, now);
-    if input.fleet && slow_due(input.site_list_last) {
-        slow.push(Task::SiteList);
-    }
-    for s in &input.sites {
-        for fam in [Family::Details, Family::Devices, Family::Benefits] {
-            if slow_due(s.last.get(&fam).copied().flatten()) {
-                slow.push(Task::Site {
-                    site: s.id,
-                    family: fam,
-                    priority: Priority::Slow,
-                });
-            }
-        }
-        if !input.fleet_alerts
-            && (input.full
-                || due(
-                    s.last.get(&Family::Alerts).copied().flatten(),
-                    out.alerts_every,
-                    now,
-                ))
-        {
-            slow.push(Task::Site {
-                site: s.id,
-                family: Family::Alerts,
-                priority: Priority::Slow,
-            });
-        }
-        // Rollup updates (forward windows of series that already started).
-        for (family, res) in rollups(s) {
-            let c = s.cursors.get(&(family, res)).cloned().unwrap_or_default();
-            let lagging = behind(c.covered_to, res, out.slow_every, input.settle, now, s.tz);
-            if c.covered_to.is_none() || !(slow_due(c.last_success) || lagging) {
-                continue;
-            }
-            let si = series_input(input, s, res, &c, false);
-            for w in windows::series_windows(&si)
-                .into_iter()
-                .filter(|w| !w.backfill)
-            {
-                slow.push(Task::Window {
-                    site: s.id,
-                    family,
-                    res,
-                    window: w,
-                    priority: Priority::Slow,
-                });
-            }
-        }
-        let total = s.cursors.get(&(Family::Energy, Resolution::Total));
-        let energy = s.series.contains(&Family::Energy);
-        if energy && total.is_some_and(|c| c.last_success.is_some() && slow_due(c.last_success)) {
-            slow.push(Task::Total {
-                site: s.id,
-                priority: Priority::Slow,
-            });
-        }
-        let overview_lagging = behind(
-            s.overview_to,
-            Resolution::Day,
-            out.slow_every,
-            input.settle,
-            now,
-            s.tz,
-        );
-        if slow_due(s.last.get(&Family::Overview).copied().flatten()) || overview_lagging {
-            for day in overview_days(s, input) {
-                slow.push(Task::Overview { site: s.id, day });
-            }
-        }
-    }
-    if input.fleet_alerts && (input.full || due(input.fleet_alerts_last, out.alerts_every, now)) {
-        slow.push(Task::FleetAlerts);
-    }
-
-    // --- 3. deep history: below the budget line, capped per run -----------------------------
-    // Interleave series newest-first so every site and family advances together.
-    deep.sort_by_key(|t| std::cmp::Reverse(window_end(t)));
-    let reserved = fresh.len() as u64 + cheap.len() as u64 + slow.len() as u64;
-    let future = fresh_total + out.slow_cycle_cost;
-    let deep_now = input
-        .budget
-        .below_line()
-        .min(left.saturating_sub(reserved).saturating_sub(future))
-        .min(input.max_deep_per_run);
-    out.deep_remaining = deep_estimate;
-    let take = (deep_now as usize).min(deep.len());
-    let deep_after = deep_estimate.saturating_sub(take as u64);
-    // Later cycles: what a whole cycle leaves after freshness and slow work.
-    let per_cycle_deep = input
-        .budget
-        .budget
-        .usable()
-        .saturating_sub(full_split.fresh + full_split.slow);
-    out.deep_completion = if deep_after == 0 {
-        Some(now)
-    } else if per_cycle_deep == 0 {
-        None
-    } else {
-        let per_sec = per_cycle_deep as f64 / input.budget.cycle_len().num_seconds().max(1) as f64;
-        Some(now + Duration::seconds((deep_after as f64 / per_sec) as i64))
-    };
-    if out.deep_completion.is_none() {
-        out.notes.push("no credits are left for quarter-hour history at this budget; it will not be backfilled".into());
-    }
-
-    // Everything must fit what is left this cycle, in order of value.
-    if cheap_paced {
-        let allow = input.budget.below_line().saturating_sub(fresh.len() as u64);
-        cheap.truncate(allow as usize);
-    }
-    let mut tasks = fresh;
-    tasks.extend(cheap);
-    tasks.extend(deep.into_iter().take(take));
-    tasks.extend(slow);
-    if tasks.len() as u64 > left {
-        out.notes.push(format!(
-            "only {left} credits left until {}; {} planned calls deferred",
-            input.budget.next_reset.format("%Y-%m-%d %H:%M UTC"),
-            tasks.len() as u64 - left
-        ));
-        tasks.truncate(left as usize);
-    }
-    out.tasks = tasks;
-    out
-}
-
-/// How `credits` over `period` divide between freshness and slow families.
-struct Split {
-    /// Smallest freshness cadence that fits, if any does.
-    cadence: Option<Duration>,
-    fresh: u64,
-    /// Stretch factor of the daily families (1 = daily).
-    stretch: i64,
-    alerts_every: Duration,
-    slow: u64,
-}
-
-/// Freshness may take half of `credits` while quarter-hour history remains (so history
-/// always advances with at least 30 %), four fifths otherwise; slow families are
-/// stretched until they fit what is left.
-fn split(input: &PlanInput, credits: u64, period: Duration, deep_remains: bool) -> Split {
-    let n: u64 = input.sites.iter().map(|s| s.series.len() as u64).sum();
-    let (fresh_share, deep_share) = if deep_remains { (0.5, 0.3) } else { (0.8, 0.0) };
-    let fresh_budget = (credits as f64 * fresh_share) as u64;
-    let cadence = LADDER_MIN
-        .iter()
-        .map(|m| Duration::minutes(*m))
-        .find(|c| fresh_cost(n, *c, input, period) <= fresh_budget);
-    let c = cadence.unwrap_or_else(|| Duration::minutes(*LADDER_MIN.last().expect("ladder")));
-    let fresh = fresh_cost(n, c, input, period);
-    let slow_budget = credits
-        .saturating_sub(fresh)
-        .saturating_sub((credits as f64 * deep_share) as u64);
-    let nominal = input.alerts_every.unwrap_or(Duration::hours(1));
-    let mut stretch = 1i64;
-    let mut alerts_every = nominal;
-    while slow_cost(input, stretch, alerts_every, period) > slow_budget && stretch < 30 {
-        stretch += 1;
-        alerts_every = nominal * (stretch as i32);
-    }
-    Split {
-        cadence,
-        fresh,
-        stretch,
-        alerts_every,
-        slow: slow_cost(input, stretch, alerts_every, period),
-    }
+    input.full || last.is_none_or(|l| l > now || now - l + Duration::minutes(2) >= every)
 }
 
 fn window_end(t: &Task) -> DateTime<Utc> {
@@ -657,6 +710,30 @@ fn window_end(t: &Task) -> DateTime<Utc> {
     }
 }
 
+/// The forward windows of series `(family, res)` of site `s` as tasks of `priority`.
+fn forward(
+    input: &PlanInput,
+    s: &SiteInput,
+    family: Family,
+    res: Resolution,
+    c: &Cursor,
+    priority: Priority,
+) -> Vec<Task> {
+    // Without `full`, `series_windows` plans forward windows only.
+    let si = series_input(input, s, res, c, false);
+    windows::series_windows(&si)
+        .into_iter()
+        .map(|window| Task::Window {
+            site: s.id,
+            family,
+            res,
+            window,
+            priority,
+        })
+        .collect()
+}
+
+/// The window rules' view of one series; `full` adds history back to installation.
 fn series_input(
     input: &PlanInput,
     s: &SiteInput,
@@ -671,7 +748,6 @@ fn series_input(
         covered_from: c.covered_from,
         covered_to: c.covered_to,
         now: input.now,
-        settle: input.settle,
         // A new series starts `initial` back; deep history does the rest.
         initial: input.initial,
         full,
@@ -679,8 +755,9 @@ fn series_input(
     }
 }
 
+/// Overview days of `s` that are due and final: a day's overview is read once it ended
+/// more than `settle` ago.
 fn overview_days(s: &SiteInput, input: &PlanInput) -> Vec<NaiveDate> {
-    // Final days only: a day's overview is read once it ended more than `settle` ago.
     let last_final = t::local_day_of(input.now - input.settle, s.tz) - Duration::days(1);
     windows::overview_days(
         s.overview_to,
@@ -695,7 +772,7 @@ fn overview_days(s: &SiteInput, input: &PlanInput) -> Vec<NaiveDate> {
 }
 
 /// `2h`, `1d 12h`, `45m`.
-pub fn human(d: Duration) -> String {
+pub(crate) fn human(d: Duration) -> String {
     let m = d.num_minutes();
     match (m / 1440, (m % 1440) / 60, m % 60) {
         (0, 0, m) => format!("{m}m"),
@@ -779,8 +856,24 @@ mod tests {
         }
     }
 
+    /// The tasks of `p` that `keep` selects, in plan order.
+    fn select(p: &Plan, keep: impl Fn(&Task) -> bool) -> Vec<&Task> {
+        p.tasks.iter().filter(|t| keep(t)).collect()
+    }
+
+    /// The windows of the window tasks of `p` that `keep` selects, in plan order.
+    fn windows_of(p: &Plan, keep: impl Fn(&Task) -> bool) -> Vec<Window> {
+        select(p, keep)
+            .into_iter()
+            .filter_map(|t| match t {
+                Task::Window { window, .. } => Some(*window),
+                _ => None,
+            })
+            .collect()
+    }
+
     fn count(p: &Plan, pr: Priority) -> usize {
-        p.tasks.iter().filter(|t| t.priority() == pr).count()
+        select(p, |t| t.priority() == pr).len()
     }
 
     /// Mark every series of every site as fetched up to `now - settle`, with history
@@ -845,20 +938,17 @@ mod tests {
         let now = at(2026, 11, 26, 12, 7);
         let p = plan(&input(now, Budget::default(), 0));
         // Cheap history: DAY/MONTH/YEAR energy and DAY telemetry from installation, TOTAL.
-        let day_windows: Vec<_> = p
-            .tasks
-            .iter()
-            .filter_map(|t| match t {
+        let day_windows = windows_of(&p, |t| {
+            matches!(
+                t,
                 Task::Window {
                     site: 3,
                     family: Family::Energy,
                     res: Resolution::Day,
-                    window,
                     ..
-                } => Some(*window),
-                _ => None,
-            })
-            .collect();
+                }
+            )
+        });
         assert!(!day_windows.is_empty());
         let tz: Tz = "America/Denver".parse().unwrap();
         let inst = now - Duration::days(2190);
@@ -938,20 +1028,17 @@ mod tests {
         i.pinned.insert(Family::Energy, Duration::minutes(5));
         let r = plan(&i);
         assert_eq!(r.cadence[&Family::Energy], Duration::minutes(5));
-        assert_eq!(
-            r.tasks
-                .iter()
-                .filter(|t| matches!(
-                    t,
-                    Task::Window {
-                        family: Family::Energy,
-                        priority: Priority::Fresh,
-                        ..
-                    }
-                ))
-                .count(),
-            3
-        );
+        let energy_fresh = select(&r, |t| {
+            matches!(
+                t,
+                Task::Window {
+                    family: Family::Energy,
+                    priority: Priority::Fresh,
+                    ..
+                }
+            )
+        });
+        assert_eq!(energy_fresh.len(), 3);
     }
 
     #[test]
@@ -967,18 +1054,7 @@ mod tests {
         let mut j = input(mid, Budget::default(), 300);
         started(&mut j, 2, mid - Duration::minutes(20));
         let p = plan(&j);
-        let deep: Vec<_> = p
-            .tasks
-            .iter()
-            .filter_map(|t| match t {
-                Task::Window {
-                    priority: Priority::Deep,
-                    window,
-                    ..
-                } => Some(*window),
-                _ => None,
-            })
-            .collect();
+        let deep = windows_of(&p, |t| t.priority() == Priority::Deep);
         assert_eq!(deep.len(), 100);
         assert!(deep.windows(2).all(|w| w[0].to >= w[1].to));
         assert!(deep
@@ -1074,18 +1150,7 @@ mod tests {
                 },
             );
             let p = plan(&i);
-            let w: Vec<_> = p
-                .tasks
-                .iter()
-                .filter_map(|t| match t {
-                    Task::Window {
-                        priority: Priority::Fresh,
-                        window,
-                        ..
-                    } => Some(*window),
-                    _ => None,
-                })
-                .collect();
+            let w = windows_of(&p, |t| t.priority() == Priority::Fresh);
             assert_eq!(w.first().unwrap().from, from, "{zone}");
             for pair in w.windows(2) {
                 assert_eq!(pair[0].to, pair[1].from, "{zone}");
@@ -1117,13 +1182,7 @@ mod tests {
         let now = at(2026, 11, 16, 0, 0);
         let mut i = input(now, Budget::default(), 0);
         let p = plan(&i);
-        assert_eq!(
-            p.tasks
-                .iter()
-                .filter(|t| matches!(t, Task::FleetAlerts))
-                .count(),
-            1
-        );
+        assert_eq!(select(&p, |t| matches!(t, Task::FleetAlerts)).len(), 1);
         assert!(!p.tasks.iter().any(|t| matches!(
             t,
             Task::Site {
@@ -1137,32 +1196,15 @@ mod tests {
         i.fleet_alerts = false;
         i.sites[0].power_flow = true;
         let q = plan(&i);
-        assert_eq!(
-            q.tasks
-                .iter()
-                .filter(|t| matches!(
-                    t,
-                    Task::Site {
-                        family: Family::Alerts,
-                        ..
-                    }
-                ))
-                .count(),
-            3
-        );
-        assert_eq!(
-            q.tasks
-                .iter()
-                .filter(|t| matches!(
-                    t,
-                    Task::Site {
-                        family: Family::PowerFlow,
-                        ..
-                    }
-                ))
-                .count(),
-            1
-        );
+        let site_family = |f: Family| {
+            select(
+                &q,
+                |t| matches!(t, Task::Site { family, .. } if *family == f),
+            )
+            .len()
+        };
+        assert_eq!(site_family(Family::Alerts), 3);
+        assert_eq!(site_family(Family::PowerFlow), 1);
     }
 
     #[test]
@@ -1185,6 +1227,20 @@ mod tests {
         // The Free tier takes all of it at once.
         let r = plan(&input(now, Budget::default(), 0));
         assert!(count(&r, Priority::Cheap) > 100);
+    }
+
+    #[test]
+    fn work_is_due_by_age_or_full() {
+        let now = at(2026, 11, 26, 12, 0);
+        let mut i = input(now, Budget::default(), 0);
+        let day = Duration::hours(24);
+        assert!(due(&i, None, day));
+        assert!(!due(&i, Some(now - Duration::hours(2)), day));
+        assert!(due(&i, Some(now - Duration::hours(25)), day));
+        // A last success in the future (clock went back) does not block forever.
+        assert!(due(&i, Some(now + Duration::hours(5)), day));
+        i.full = true;
+        assert!(due(&i, Some(now - Duration::hours(2)), day));
     }
 
     #[test]

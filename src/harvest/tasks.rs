@@ -3,7 +3,7 @@
 //! and recorded in the report. Stops before a call the ledger says the budget cannot pay,
 //! and hands back a re-plan when a window limit was learned or the clock was corrected.
 
-use super::planner::{PlanInput, Priority, Task};
+use super::planner::{PlanInput, Task};
 use super::*;
 
 impl Harvester<'_> {
@@ -38,11 +38,7 @@ impl Harvester<'_> {
                 }
                 Task::Total { site, .. } => self.total_task(*site)?,
                 Task::Overview { site, day } => self.overview_task(*site, *day)?,
-                Task::Site {
-                    site,
-                    family,
-                    priority,
-                } => self.unwindowed(*site, *family, *priority)?,
+                Task::Site { site, family, .. } => self.unwindowed(*site, *family)?,
                 Task::FleetAlerts => self.fleet_alerts_task()?,
                 Task::SiteList => {
                     if let Err(e) = self.fetch_site_list() {
@@ -67,7 +63,7 @@ impl Harvester<'_> {
         id: SiteId,
         fam: Family,
         res: Resolution,
-        w: plan::Window,
+        w: windows::Window,
     ) -> Result<Next, Exit> {
         let Some(tz) = self.tz(id) else {
             return Ok(Next::Continue);
@@ -109,7 +105,7 @@ impl Harvester<'_> {
         id: SiteId,
         res: Resolution,
         tz: Tz,
-        w: plan::Window,
+        w: windows::Window,
         st: &mut SyncState,
     ) -> Result<usize, StepError> {
         let (path, query) = match fam.telemetry_kind() {
@@ -147,7 +143,7 @@ impl Harvester<'_> {
         // the plan: a plan made before the first answer of a run rests on an extrapolated
         // clock (stored anchor or local time) and may be hours ahead; a cursor moved past
         // the real boundary would never re-read late or still-running buckets.
-        let settled = plan::settled_limit(res, now, self.settings.settle, tz);
+        let settled = windows::settled_limit(res, now, self.settings.settle, tz);
         let mut next = st.clone();
         // A window inside the covered range refills a gap: the cursor stays, the gap goes.
         let refill = matches!((st.covered_from, st.covered_to), (Some(a), Some(b)) if w.from >= a && w.to <= b);
@@ -155,7 +151,7 @@ impl Harvester<'_> {
         if refill {
             gaps.retain(|(a, b)| !(*a >= w.from && *b <= w.to));
         } else {
-            let (cf, ct) = plan::advance(st.covered_from, st.covered_to, w, settled);
+            let (cf, ct) = windows::advance(st.covered_from, st.covered_to, w, settled);
             next.covered_from = cf;
             next.covered_to = ct;
         }
@@ -233,7 +229,7 @@ impl Harvester<'_> {
             }
             let mut s = st.clone();
             s.covered_to =
-                plan::overview_advance(st.covered_to, day, now, self.settings.settle, tz);
+                windows::overview_advance(st.covered_to, day, now, self.settings.settle, tz);
             if s.covered_from.is_none() {
                 s.covered_from = Some(api::time::local_midnight(day, tz));
             }
@@ -253,12 +249,7 @@ impl Harvester<'_> {
     }
 
     /// Details, devices, benefits, site alerts or power flow: fetch, store, record.
-    pub(super) fn unwindowed(
-        &mut self,
-        id: SiteId,
-        fam: Family,
-        _priority: Priority,
-    ) -> Result<(), Exit> {
+    pub(super) fn unwindowed(&mut self, id: SiteId, fam: Family) -> Result<(), Exit> {
         let mut st = self.state(id, fam, None)?;
         let (path, query) = match fam {
             Family::Details => (api::sites::details_path(id), Vec::new()),
@@ -418,7 +409,7 @@ fn missing_range(
     fam: Family,
     site: SiteId,
     body: &str,
-    w: plan::Window,
+    w: windows::Window,
     now: DateTime<Utc>,
     tz: Tz,
 ) -> Option<(DateTime<Utc>, DateTime<Utc>)> {

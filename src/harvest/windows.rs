@@ -1,5 +1,6 @@
-//! Pure planning: which request windows a time-series family needs this run, how its cursor
-//! moves after each window, which overview days are due, and whether a slow family is due.
+//! The window and cursor rules: which request windows a time-series family needs this run,
+//! how its cursor moves after each window, and which overview days are due. The planner
+//! decides what to fetch with them; the harvester advances the cursors with them.
 //!
 //! No IO and no clock here: every function takes `now` and the stored state, so each rule is
 //! unit-tested exactly, including DST days in both hemispheres.
@@ -14,9 +15,9 @@ use crate::model::Resolution;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use chrono_tz::Tz;
 
-/// What the planner knows about one series of one site.
+/// What the window rules know about one series of one site.
 #[derive(Clone, Debug)]
-pub struct SeriesInput {
+pub(crate) struct SeriesInput {
     pub resolution: Resolution,
     pub tz: Tz,
     /// Installation instant, if the site details gave one.
@@ -24,10 +25,10 @@ pub struct SeriesInput {
     pub covered_from: Option<DateTime<Utc>>,
     pub covered_to: Option<DateTime<Utc>>,
     pub now: DateTime<Utc>,
-    pub settle: Duration,
-    /// How far back a first run reaches without `--full`.
+    /// How far back a new series starts when `full` is false (never before installation).
     pub initial: Duration,
-    /// Reach back to installation (and fill in before `covered_from`).
+    /// Plan history too: a new series starts at installation, and backfill windows fill in
+    /// below `covered_from`. The planner sets it for history, not from `--full`.
     pub full: bool,
     pub max_span: Duration,
 }
@@ -42,7 +43,7 @@ pub struct Window {
 
 /// The boundary the cursor may not pass this run: start of the bucket containing
 /// `now - settle`.
-pub fn settled_limit(
+pub(crate) fn settled_limit(
     res: Resolution,
     now: DateTime<Utc>,
     settle: Duration,
@@ -54,7 +55,7 @@ pub fn settled_limit(
 /// The windows to fetch, in order: forward windows oldest first (each extends
 /// `covered_to`) up to the start of the bucket running at `now`, then backfill windows
 /// newest first (each extends `covered_from` down).
-pub fn series_windows(i: &SeriesInput) -> Vec<Window> {
+pub(crate) fn series_windows(i: &SeriesInput) -> Vec<Window> {
     let floor = |x: DateTime<Utc>| t::start_of_bucket(x, i.resolution, i.tz);
     let recent = i.now - i.initial;
     let earliest = match (i.full, i.install) {
@@ -97,7 +98,7 @@ pub fn series_windows(i: &SeriesInput) -> Vec<Window> {
 }
 
 /// The cursor after `w` was fetched and stored.
-pub fn advance(
+pub(crate) fn advance(
     covered_from: Option<DateTime<Utc>>,
     covered_to: Option<DateTime<Utc>>,
     w: Window,
@@ -121,7 +122,7 @@ pub fn advance(
 
 /// Local days whose overview is due: from the cursor day (or `initial_days` back, never
 /// before installation) through today.
-pub fn overview_days(
+pub(crate) fn overview_days(
     covered_to: Option<DateTime<Utc>>,
     install: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
@@ -144,7 +145,7 @@ pub fn overview_days(
 
 /// The overview cursor after day `d` was stored: the next day's midnight once `d` ended
 /// more than `settle` ago (its numbers are final), else unchanged.
-pub fn overview_advance(
+pub(crate) fn overview_advance(
     covered_to: Option<DateTime<Utc>>,
     d: NaiveDate,
     now: DateTime<Utc>,
@@ -159,21 +160,10 @@ pub fn overview_advance(
     }
 }
 
-/// A slow family (details, devices, benefits, alerts, lifetime totals) is due when it never
-/// succeeded, when `every` has passed since, or when the run is `--full`.
-pub fn due(
-    last_success: Option<DateTime<Utc>>,
-    every: Duration,
-    now: DateTime<Utc>,
-    full: bool,
-) -> bool {
-    full || last_success.is_none_or(|l| now - l >= every || l > now)
-}
-
 /// Default largest window per resolution, from the documented limits (reference §7.4):
 /// QUARTER_HOUR 12 h, HOUR 24 h, DAY one month (31 days), WEEK and MONTH a year, YEAR
 /// unlimited. Configuration and learned limits override these.
-pub fn default_max_span(res: Resolution) -> Duration {
+pub(crate) fn default_max_span(res: Resolution) -> Duration {
     match res {
         Resolution::QuarterHour => Duration::hours(12),
         Resolution::Hour => Duration::hours(24),
@@ -188,6 +178,9 @@ mod tests {
     use super::*;
     use chrono::TimeZone;
 
+    /// The settle window of these tests.
+    const SETTLE: Duration = Duration::hours(3);
+
     fn berlin() -> Tz {
         "Europe/Berlin".parse().unwrap()
     }
@@ -200,7 +193,6 @@ mod tests {
             covered_from: None,
             covered_to: None,
             now,
-            settle: Duration::hours(3),
             initial: Duration::days(7),
             full: false,
             max_span: Duration::hours(12),
@@ -232,7 +224,7 @@ mod tests {
     fn cursor_stops_at_the_settle_window_and_the_next_run_rereads_it() {
         let now = Utc.with_ymd_and_hms(2026, 11, 26, 12, 7, 0).unwrap();
         let i = input(now);
-        let settled = settled_limit(i.resolution, now, i.settle, i.tz);
+        let settled = settled_limit(i.resolution, now, SETTLE, i.tz);
         assert_eq!(
             settled,
             Utc.with_ymd_and_hms(2026, 11, 26, 9, 0, 0).unwrap()
@@ -270,7 +262,7 @@ mod tests {
         assert_eq!(back.last().unwrap().from, i.install.unwrap());
         let (mut f, mut c) = (i.covered_from, i.covered_to);
         for w in &ws {
-            (f, c) = advance(f, c, *w, settled_limit(i.resolution, now, i.settle, i.tz));
+            (f, c) = advance(f, c, *w, settled_limit(i.resolution, now, SETTLE, i.tz));
         }
         assert_eq!(f, i.install);
     }
@@ -346,17 +338,5 @@ mod tests {
         // Installation bounds the first run.
         let inst = Some(Utc.with_ymd_and_hms(2026, 11, 24, 23, 0, 0).unwrap());
         assert_eq!(overview_days(None, inst, now, 7, tz).len(), 2);
-    }
-
-    #[test]
-    fn slow_families_are_due_by_age_or_full() {
-        let now = Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 0).unwrap();
-        let day = Duration::hours(24);
-        assert!(due(None, day, now, false));
-        assert!(!due(Some(now - Duration::hours(2)), day, now, false));
-        assert!(due(Some(now - Duration::hours(25)), day, now, false));
-        assert!(due(Some(now - Duration::hours(2)), day, now, true));
-        // A last success in the future (clock went back) does not block forever.
-        assert!(due(Some(now + Duration::hours(5)), day, now, false));
     }
 }
