@@ -4,6 +4,7 @@
 //! it cannot harvest (left the key's list, no zone, unknown status) instead of skipping it
 //! in silence.
 
+use super::report::{ApiErrorKind, FailureKind};
 use super::*;
 
 impl Harvester<'_> {
@@ -23,7 +24,12 @@ impl Harvester<'_> {
                 Err(StepError::Api(api::Error::NotFound { .. })) => {
                     let msg = api::sites::list_not_found(self.client.base_url());
                     log::error!("{msg}");
-                    self.report.error(FLEET_SITE_ID, Family::Sites, msg);
+                    self.report.error(
+                        FLEET_SITE_ID,
+                        Some(Family::Sites),
+                        FailureKind::Api(ApiErrorKind::NotFound),
+                        msg,
+                    );
                     return Err(Exit::Config);
                 }
                 Err(e) => self.failed(FLEET_SITE_ID, Family::Sites, None, e)?,
@@ -105,7 +111,8 @@ impl Harvester<'_> {
                      fetched; set [sites] timezone = {{ {id} = \"Area/City\" }} in seh.toml"
                 );
                 log::warn!("site {id}: {msg}");
-                self.report.error(id, Family::Details, msg);
+                self.report
+                    .error(id, Some(Family::Details), FailureKind::NoTimezone, msg);
             }
             self.facts.insert(id, facts);
         }

@@ -9,7 +9,7 @@
 //! seeded with the stored clock anchor), the one the harvester plans with. Prints nothing
 //! but log records; `commands::sync` builds [`Grants`] from the configuration.
 
-use super::report::{Outcome as FamilyOutcome, Report};
+use super::report::{Event, FailureKind, Outcome as FamilyOutcome, Report};
 use super::{Harvester, Settings};
 use crate::api::{Client, Credential};
 use crate::exit::Exit;
@@ -34,12 +34,17 @@ fn fingerprint(base_url: &str, client_id: &str, site: SiteId) -> String {
     super::tag(&format!("{base_url}\0oauth:{client_id}\0{site}"))
 }
 
+fn failed(kind: FailureKind, message: String) -> FamilyOutcome {
+    FamilyOutcome::Failed { kind, message }
+}
+
 fn absorb(into: &mut Report, r: Report) {
     into.calls += r.calls;
     into.rows += r.rows;
     into.rejected |= r.rejected;
     into.other_site |= r.other_site;
     into.outcomes.extend(r.outcomes);
+    into.events.extend(r.events);
     if let Some(f) = r.fatal {
         into.fatal(f);
     }
@@ -63,7 +68,10 @@ fn token_failure(report: &mut Report, site: SiteId, e: &TokenError) {
     }
     report
         .outcomes
-        .push((site, None, FamilyOutcome::Failed(msg)));
+        .push((site, None, failed(FailureKind::Token, msg)));
+    if matches!(e, TokenError::Dead { .. }) || e.exit() == Exit::GrantDead {
+        report.event(Event::GrantDead { site });
+    }
     report.fatal(e.exit());
 }
 
@@ -108,7 +116,7 @@ pub fn harvest_grants(
                 log::error!("{msg}");
                 report
                     .outcomes
-                    .push((*site, None, FamilyOutcome::Failed(msg)));
+                    .push((*site, None, failed(FailureKind::Token, msg)));
                 report.fatal(Exit::Config);
             }
         }
@@ -244,12 +252,14 @@ fn harvest_one(
             "site {site}: SolarEdge rejects even a freshly refreshed access token; run `seh auth login` and approve site {site}"
         );
         report.fatal(Exit::GrantDead);
+        report.event(Event::GrantDead { site });
     }
     if report.other_site {
         log::error!(
             "site {site}: the OAuth grant stored for site {site} does not cover it (consent was given for another site); run `seh auth login` and approve site {site}"
         );
         report.fatal(Exit::GrantDead);
+        report.event(Event::GrantDead { site });
     }
     report
 }

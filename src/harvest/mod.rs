@@ -35,7 +35,7 @@ use chrono_tz::Tz;
 pub use discovery::is_active;
 pub use errors::{exit_for, Scope, StepError};
 pub use family::Family;
-use report::Report;
+use report::{Event, FailureKind, Report};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -424,6 +424,7 @@ impl<'a> Harvester<'a> {
                 "SolarEdge says the monthly API credits are exhausted; no calls until {}",
                 store::fmt_ts(&until)
             );
+            self.report.event(Event::CreditsExhausted { until });
             if let Err(se) = self.store.set_credits_blocked_until(until) {
                 log::warn!("could not record the credit block: {se}");
             }
@@ -432,7 +433,8 @@ impl<'a> Harvester<'a> {
             if exit != Exit::Interrupted {
                 log::error!("site {site} {}: {e}", fam.name());
             }
-            self.report.error(site, fam, e.to_string());
+            self.report
+                .error(site, Some(fam), FailureKind::of(&e), e.to_string());
             return Err(exit);
         }
         log::warn!("site {site} {}: {e}", fam.name());
@@ -453,7 +455,7 @@ impl<'a> Harvester<'a> {
         self.store
             .record_error(site, fam.name(), res, &msg, now)
             .map_err(Self::db)?;
-        self.report.error(site, fam, msg);
+        self.report.error(site, Some(fam), FailureKind::of(&e), msg);
         Ok(())
     }
 
@@ -506,6 +508,13 @@ impl<'a> Harvester<'a> {
         match result {
             Ok(rows) => {
                 self.report.rows += rows as u64;
+                if rows > 0 {
+                    self.report.event(Event::RowsWritten {
+                        site,
+                        family: fam,
+                        rows: rows as u64,
+                    });
+                }
                 Ok(rows)
             }
             Err(StepError::Apply(family::ApplyError::Parse(e))) => {

@@ -4,6 +4,7 @@
 //! and hands back a re-plan when a window limit was learned or the clock was corrected.
 
 use super::planner::{PlanInput, Task};
+use super::report::Event;
 use super::*;
 
 impl Harvester<'_> {
@@ -163,6 +164,12 @@ impl Harvester<'_> {
                     store::fmt_ts(&gap.0),
                     store::fmt_ts(&gap.1)
                 );
+                self.report.event(Event::GapFound {
+                    site: id,
+                    family: fam,
+                    from: gap.0,
+                    to: gap.1,
+                });
                 gaps.push(gap);
             }
         }
