@@ -568,8 +568,14 @@ fn build_oauth(
 impl Config {
     /// Whether a site passes the include/exclude filters.
     pub fn wants_site(&self, id: i64) -> bool {
-        (self.include.is_empty() || self.include.contains(&id)) && !self.exclude.contains(&id)
+        passes_site_filters(&self.include, &self.exclude, id)
     }
+}
+
+/// `[sites] include` (empty: every site) and `exclude`, the one rule for both `Config` and
+/// a sync's settings.
+pub fn passes_site_filters(include: &[i64], exclude: &[i64], id: i64) -> bool {
+    (include.is_empty() || include.contains(&id)) && !exclude.contains(&id)
 }
 
 /// The fully commented example written by `seh init` and shipped as `/etc/seh/seh.toml`.

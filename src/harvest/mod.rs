@@ -82,8 +82,7 @@ impl Settings {
     /// Whether site `id` passes `--sites` and `[sites] include`/`exclude`.
     pub fn wants_site(&self, id: SiteId) -> bool {
         self.sites.as_ref().is_none_or(|v| v.contains(&id))
-            && (self.include.is_empty() || self.include.contains(&id))
-            && !self.exclude.contains(&id)
+            && crate::config::passes_site_filters(&self.include, &self.exclude, id)
     }
 }
 
