@@ -26,10 +26,11 @@ use chrono::{
 use chrono_tz::Tz;
 use serde_json::{json, Map, Value};
 
+use super::client::secs_to_minute_boundary;
+use super::error::{classify, parse_http_date, parse_retry_after, rate_info, Raw, Verdict};
 use super::{
-    alerts, benefits, classify, devices, json as fields, oauth, overview, parse_http_date,
-    parse_retry_after, power_flow, problem, rate_info, secs_to_minute_boundary, series, sites,
-    telemetry, time, units, Error, Limiter, RateInfo, Raw, Verdict,
+    alerts, benefits, devices, json as fields, oauth, overview, power_flow, problem, series, sites,
+    telemetry, time, units, Error, Limiter, RateInfo,
 };
 use crate::config::{self, Env};
 use crate::model::{Resolution, TelemetryKind};

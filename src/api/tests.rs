@@ -5,11 +5,15 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use chrono::{DateTime, Utc};
+
+use super::client::{secs_to_minute_boundary, secs_to_next_minute};
+use super::error::{classify, may_have_reached_server, parse_retry_after, Raw, Verdict};
 use super::*;
 
 const KEY: &str = "k3y-SECRET-abcdef123456";
