@@ -73,7 +73,6 @@ pub struct CallRecord<'a> {
     pub credential: &'a str,
     pub method: &'a str,
     pub path: &'a str,
-    pub query: &'a str,
     /// HTTP status, or 0 when no response arrived.
     pub status: u16,
     /// The worst case: 1 whenever the request may have reached the server (any answer, and
@@ -164,7 +163,6 @@ pub struct Client {
     stop: Arc<AtomicBool>,
     observer: Option<CallObserver>,
     rng: XorShift,
-    last_rate: RateInfo,
     /// The server's `Date` of the last answer and when it arrived: the basis of
     /// [`Client::server_now`].
     last_server: Option<(DateTime<Utc>, Instant)>,
@@ -236,7 +234,6 @@ impl Client {
             stop,
             observer: None,
             rng: XorShift::from_clock(),
-            last_rate: RateInfo::default(),
             last_server: None,
             time_scale: if config.time_scale.is_finite() && config.time_scale > 0.0 {
                 config.time_scale
@@ -250,7 +247,7 @@ impl Client {
     }
 
     /// Installs the observer that receives a [`CallRecord`] for every HTTP attempt.
-    pub fn set_observer(&mut self, observer: CallObserver) {
+    pub(crate) fn set_observer(&mut self, observer: CallObserver) {
         self.observer = Some(observer);
     }
 
@@ -260,12 +257,7 @@ impl Client {
         self.credential = credential;
     }
 
-    /// The ledger name of the current credential.
-    pub fn credential_label(&self) -> &str {
-        &self.label
-    }
-
-    pub fn base_url(&self) -> &str {
+    pub(crate) fn base_url(&self) -> &str {
         &self.base_url
     }
 
@@ -273,7 +265,7 @@ impl Client {
     /// any answer the estimate from the stored anchor (see [`crate::clock`]), or the local
     /// clock when there is neither. A Raspberry Pi has no real-time clock and may run with
     /// a wrong time; planning and the ledger follow the server instead.
-    pub fn server_now(&self) -> DateTime<Utc> {
+    pub(crate) fn server_now(&self) -> DateTime<Utc> {
         match self.last_server {
             Some((date, seen)) => {
                 let elapsed = seen.elapsed().as_secs_f64() * self.time_scale;
@@ -285,18 +277,18 @@ impl Client {
 
     /// Whether a server answered this client yet, so [`Client::server_now`] is the
     /// server's own clock rather than an estimate.
-    pub fn has_server_time(&self) -> bool {
+    pub(crate) fn has_server_time(&self) -> bool {
         self.last_server.is_some()
     }
 
     /// How far the first answer's `Date` was from the estimate before it (server minus
     /// estimate); `None` until a server answered with a `Date`.
-    pub fn clock_correction(&self) -> Option<chrono::Duration> {
+    pub(crate) fn clock_correction(&self) -> Option<chrono::Duration> {
         self.correction
     }
 
     /// The server and local clocks as they read now, for the next run to estimate from.
-    pub fn anchor_now(&self) -> Anchor {
+    pub(crate) fn anchor_now(&self) -> Anchor {
         Anchor {
             server: self.server_now(),
             local: Utc::now(),
@@ -304,13 +296,13 @@ impl Client {
     }
 
     /// The scale between local and server time (`[api] time_scale`; 1 outside tests).
-    pub fn time_scale(&self) -> f64 {
+    pub(crate) fn time_scale(&self) -> f64 {
         self.time_scale
     }
 
     /// Clocks read together earlier (e.g. stored by the previous run): until the server's
     /// own `Date` header arrives, its clock is estimated from them.
-    pub fn set_clock_anchor(&mut self, anchor: Anchor) {
+    pub(crate) fn set_clock_anchor(&mut self, anchor: Anchor) {
         self.clock_anchor = Some(anchor);
     }
 
@@ -324,11 +316,6 @@ impl Client {
         d.div_f64(self.time_scale)
     }
 
-    /// The rate headers of the last answered call.
-    pub fn last_rate(&self) -> RateInfo {
-        self.last_rate
-    }
-
     /// `GET base_url + path ? query`. Keys may repeat (`types=INVERTER&types=METER`).
     pub fn get(&mut self, path: &str, query: &[(&str, String)]) -> Result<Fetched, Error> {
         self.execute(Method::Get, path, &encode_query(query), None)
@@ -336,7 +323,11 @@ impl Client {
 
     /// `POST` a JSON body without any credential header (the OAuth token and revoke
     /// endpoints authenticate with the client id and secret inside the body).
-    pub fn post_json(&mut self, path: &str, body: &serde_json::Value) -> Result<Fetched, Error> {
+    pub(crate) fn post_json(
+        &mut self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<Fetched, Error> {
         self.execute(Method::Post, path, "", Some(body))
     }
 
@@ -394,7 +385,6 @@ impl Client {
                         credential: &label,
                         method: method.as_str(),
                         path: &path,
-                        query: query_string,
                         status,
                         credits: u32::from(charged),
                         duration,
@@ -416,7 +406,6 @@ impl Client {
                 }
             };
 
-            self.last_rate = raw.rate;
             if let Some(d) = raw.server_date {
                 if self.last_server.is_none() {
                     self.correction = Some(d - self.server_now());
@@ -460,7 +449,6 @@ impl Client {
                 credential: &label,
                 method: method.as_str(),
                 path: &path,
-                query: query_string,
                 status: raw.status,
                 credits: 1,
                 duration,

@@ -64,7 +64,7 @@ pub enum Credential {
 impl Credential {
     /// A non-secret name for the ledger: `key`, `oauth:site<ID>` or `none`. Never contains
     /// any part of a key or token.
-    pub fn label(&self) -> String {
+    pub(crate) fn label(&self) -> String {
         match self {
             Credential::ApiKey { .. } => "key".to_string(),
             Credential::Bearer { site_id, .. } => format!("oauth:site{site_id}"),

@@ -66,14 +66,6 @@ pub enum Error {
 }
 
 impl Error {
-    /// Worth trying again later in the same or the next run.
-    pub fn is_transient(&self) -> bool {
-        matches!(
-            self,
-            Error::RateLimited { .. } | Error::Server { .. } | Error::Transport { .. }
-        )
-    }
-
     /// The same error with `f` applied to every free text it carries (details, transport
     /// messages, decode descriptions); the client uses it to scrub secrets.
     pub(super) fn map_details(self, f: impl Fn(String) -> String) -> Error {

@@ -16,33 +16,37 @@
 //! [`CallRecord`] or a URL (credentials travel in headers only); waits are done in slices so
 //! Ctrl-C is honoured within 200 ms, but a request in flight is allowed to complete.
 
-pub mod alerts;
-pub mod benefits;
+pub(crate) mod alerts;
+pub(crate) mod benefits;
 mod client;
 mod credential;
-pub mod devices;
+pub(crate) mod devices;
 mod error;
 mod json;
-pub mod limiter;
-pub mod oauth;
-pub mod overview;
-pub mod power_flow;
-pub mod problem;
-pub mod series;
-pub mod sites;
-pub mod telemetry;
-pub mod time;
-pub mod units;
+pub(crate) mod limiter;
+pub(crate) mod oauth;
+pub(crate) mod overview;
+pub(crate) mod power_flow;
+pub(crate) mod problem;
+pub(crate) mod series;
+pub(crate) mod sites;
+pub(crate) mod telemetry;
+pub(crate) mod time;
+pub(crate) mod units;
 
 #[cfg(test)]
 mod fuzz;
 #[cfg(test)]
 mod tests;
 
-pub use client::{CallObserver, CallRecord, Client, ClientConfig, Fetched, RateInfo, RetryPolicy};
+// Public: what the integration tests (and any other user of the library) need.
+pub use client::{Client, ClientConfig, Fetched, RateInfo, RetryPolicy};
 pub use credential::{Credential, Secret};
-pub use error::{Error, ParseError};
-pub use limiter::Limiter;
+pub use error::Error;
+// Crate-wide only.
+pub(crate) use client::CallRecord;
+pub(crate) use error::ParseError;
+pub(crate) use limiter::Limiter;
 
 /// The V2 base URL; configurable so tests and the simulator can stand in for it.
 pub const DEFAULT_BASE_URL: &str = "https://monitoringapi.solaredge.com/v2";
