@@ -257,6 +257,7 @@ impl Client {
         self.credential = credential;
     }
 
+    /// The base URL requests go to, without a trailing slash.
     pub(crate) fn base_url(&self) -> &str {
         &self.base_url
     }
