@@ -1,10 +1,10 @@
 //! SolarEdge Monitoring API V2: the only module that talks HTTP.
 //!
-//! `client` holds the [`Client`]: one blocking `ureq::Agent`, the minute [`Limiter`], the
-//! retry loop, the observer that receives a [`CallRecord`] for every attempt (so the caller
+//! `client` holds the [`Client`]: one blocking `ureq::Agent`, the minute `Limiter`, the
+//! retry loop, the observer that receives a `CallRecord` for every attempt (so the caller
 //! can keep the credit ledger without `api` knowing about storage) and the server's clock.
 //! `error` holds the typed [`Error`] the harvester branches on (minute limit vs credits
-//! exhausted, auth rejected, transient, bad JSON), [`ParseError`] and the pure
+//! exhausted, auth rejected, transient, bad JSON), `ParseError` and the pure
 //! classification of an answer. `credential` holds [`Credential`] and [`Secret`].
 //!
 //! The family modules (`sites`, `devices`, `series`, ...) own their paths, query parameters,
@@ -13,7 +13,7 @@
 //! holds the base URL and the percent-encoding the families share; it must not grow logic.
 //!
 //! Invariants: `api` never imports `store`; no secret ever reaches a log line, an error, a
-//! [`CallRecord`] or a URL (credentials travel in headers only); waits are done in slices so
+//! `CallRecord` or a URL (credentials travel in headers only); waits are done in slices so
 //! Ctrl-C is honoured within 200 ms, but a request in flight is allowed to complete.
 
 pub(crate) mod alerts;
