@@ -6,13 +6,10 @@
 //! kept in [`Secret`], whose `Debug` and `Display` print `****`, so a `{:?}` of a `Config`
 //! can go into a log line.
 
-use crate::api::Secret;
+use crate::api::{Secret, DEFAULT_BASE_URL};
 use serde::Deserialize;
 use std::fmt;
 use std::path::{Path, PathBuf};
-
-/// Default API base URL of Monitoring API V2.
-pub const DEFAULT_BASE_URL: &str = "https://monitoringapi.solaredge.com/v2";
 
 /// A configuration problem; its message names the file and the key.
 #[derive(Debug)]

@@ -1,6 +1,7 @@
 //! The Measurements envelope `{period{from,to}, unit, resolution, values[{timestamp,value}]}`
-//! of `/sites/{id}/energy`, `/sites/{id}/power` and the per-device single-metric paths
-//! (`/sites/{id}/inverters/{sn}/{metric}`, `meters/…`, `storage/…`).
+//! of `/sites/{id}/energy` and `/sites/{id}/power`. seh does not call the per-device
+//! single-metric paths (`/sites/{id}/inverters/{sn}/{metric}`, ...); bulk `telemetry` covers
+//! them.
 //!
 //! Values are scaled to W / Wh (the unit the API sent is kept), `null` stays `None` (not
 //! reported ≠ zero), missing `values` is an empty series, and every bucket timestamp keeps its
@@ -13,8 +14,8 @@ use serde::Deserialize;
 
 use super::json::from_body;
 use super::time::{format_local, parse_ts};
-use super::{encode_component, units, ParseError};
-use crate::model::{Point, Resolution, Series, SiteId, SiteSeries, Telemetry, TelemetryKind};
+use super::{units, ParseError};
+use crate::model::{Point, Resolution, Series, SiteId, SiteSeries, TelemetryKind};
 
 /// Which site-level series.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -43,17 +44,6 @@ pub struct Period {
 /// `/sites/{id}/energy` or `/sites/{id}/power`.
 pub fn path(site_id: SiteId, metric: SiteMetric) -> String {
     format!("/sites/{site_id}/{}", metric.as_str())
-}
-
-/// `/sites/{id}/{inverters|meters|storage}/{serial}/{metric}`; `metric` in path spelling
-/// (`power`, `import-energy`, `state-of-energy`).
-pub fn device_path(site_id: SiteId, kind: TelemetryKind, serial: &str, metric: &str) -> String {
-    format!(
-        "/sites/{site_id}/{}/{}/{}",
-        family_segment(kind),
-        encode_component(serial),
-        encode_component(metric)
-    )
 }
 
 /// `from`, `to` (offset-qualified whole seconds in the site zone), `resolution`, and `unit`
@@ -95,51 +85,6 @@ pub fn parse(
         },
         period,
     ))
-}
-
-/// Parses a per-device single-metric response into the same row shape as bulk telemetry;
-/// the metric is named in bulk spelling (`import-energy` → `importEnergy`) so both sources
-/// land on the same rows.
-pub fn parse_device(
-    site_id: SiteId,
-    kind: TelemetryKind,
-    serial: &str,
-    metric: &str,
-    body: &str,
-    requested: Resolution,
-) -> Result<(Telemetry, Option<Period>), ParseError> {
-    let env: WireEnvelope = from_body("device series", body)?;
-    let resolution = resolution_of(env.series.resolution.as_deref(), None, requested)?;
-    let series = convert("device series", &env.series, None)?;
-    let period = env.period.as_ref().map(|p| p.parse()).transpose()?;
-    Ok((
-        Telemetry {
-            kind,
-            site_id,
-            device_key: serial.to_string(),
-            resolution,
-            metric: metric_name(metric),
-            series,
-        },
-        period,
-    ))
-}
-
-/// Path spelling to bulk spelling: `state-of-energy` → `stateOfEnergy`.
-pub fn metric_name(path_metric: &str) -> String {
-    let mut out = String::with_capacity(path_metric.len());
-    let mut upper = false;
-    for c in path_metric.chars() {
-        if c == '-' || c == '_' {
-            upper = true;
-        } else if upper {
-            out.extend(c.to_uppercase());
-            upper = false;
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 pub(crate) fn family_segment(kind: TelemetryKind) -> &'static str {
@@ -385,15 +330,8 @@ mod tests {
     }
 
     #[test]
-    fn device_metric_path_query_and_name() {
-        assert_eq!(
-            device_path(5, TelemetryKind::Storage, "BATT 1/2", "state-of-energy"),
-            "/sites/5/storage/BATT%201%2F2/state-of-energy"
-        );
+    fn path_and_query() {
         assert_eq!(path(5, SiteMetric::Energy), "/sites/5/energy");
-        assert_eq!(metric_name("import-power"), "importPower");
-        assert_eq!(metric_name("state-of-energy"), "stateOfEnergy");
-        assert_eq!(metric_name("voltage"), "voltage");
         let q = query(
             utc("2026-03-28T23:00:00Z"),
             utc("2026-03-29T11:00:00Z"),
@@ -409,29 +347,6 @@ mod tests {
                 ("resolution", "QUARTER_HOUR".to_string()),
                 ("unit", "WH".to_string()),
             ]
-        );
-    }
-
-    #[test]
-    fn device_series_uses_bulk_metric_spelling() {
-        let body = r#"{"unit":"PERCENTAGE","resolution":"QUARTER_HOUR","values":[
-            {"timestamp":"2025-02-01T10:00:00+01:00","value":0.65}]}"#;
-        let (t, _) = parse_device(
-            3,
-            TelemetryKind::Storage,
-            "BATT-1",
-            "state-of-energy",
-            body,
-            Resolution::Hour,
-        )
-        .unwrap();
-        assert_eq!(t.metric, "stateOfEnergy");
-        assert_eq!(t.device_key, "BATT-1");
-        assert_eq!(t.series.unit, "PERCENTAGE");
-        assert_eq!(
-            t.series.points[0].value,
-            Some(0.65),
-            "ratios are not rescaled"
         );
     }
 }

@@ -17,18 +17,12 @@ use serde_json::Value;
 use super::json::{from_body, kind as json_kind, object};
 use super::series::{convert, family_segment, resolution_of, Period, WirePeriod, WireSeries};
 use super::time::format_local;
-use super::{encode_component, ParseError};
+use super::ParseError;
 use crate::model::{Resolution, SiteId, Telemetry, TelemetryKind};
 
 /// `/sites/{id}/{inverters|meters|storage}/telemetry`.
 pub fn path(site_id: SiteId, kind: TelemetryKind) -> String {
     format!("/sites/{site_id}/{}/telemetry", family_segment(kind))
-}
-
-/// `/sites/{id}/storage/{sn1},{sn2}/telemetry` for a subset of batteries.
-pub fn storage_subset_path(site_id: SiteId, serials: &[&str]) -> String {
-    let list: Vec<String> = serials.iter().map(|s| encode_component(s)).collect();
-    format!("/sites/{site_id}/storage/{}/telemetry", list.join(","))
 }
 
 /// `from`, `to` (offset-qualified, site zone) and `resolution`. No `unit`: meters ignore it
@@ -291,10 +285,6 @@ mod tests {
     #[test]
     fn paths_and_query() {
         assert_eq!(path(4, TelemetryKind::Meter), "/sites/4/meters/telemetry");
-        assert_eq!(
-            storage_subset_path(4, &["B-1", "B-2"]),
-            "/sites/4/storage/B-1,B-2/telemetry"
-        );
         let q = query(
             parse_ts("2026-01-01T00:00:00Z").unwrap().0,
             parse_ts("2026-01-01T12:00:00Z").unwrap().0,

@@ -5,11 +5,15 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use chrono::{DateTime, Utc};
+
+use super::client::{secs_to_minute_boundary, secs_to_next_minute};
+use super::error::{classify, may_have_reached_server, parse_retry_after, Raw, Verdict};
 use super::*;
 
 const KEY: &str = "k3y-SECRET-abcdef123456";
@@ -139,7 +143,6 @@ struct Rec {
     credential: String,
     method: String,
     path: String,
-    query: String,
     status: u16,
     credits: u32,
     error: Option<String>,
@@ -204,7 +207,6 @@ fn observed(mut client: Client) -> (Client, Arc<Mutex<Vec<Rec>>>) {
             credential: r.credential.to_string(),
             method: r.method.to_string(),
             path: r.path.to_string(),
-            query: r.query.to_string(),
             status: r.status,
             credits: r.credits,
             error: r.error.map(str::to_string),
@@ -247,7 +249,6 @@ fn server_errors_give_up_after_max_retries() {
         let (mut client, records, _) = client_for_retries(&server.base_url, retries);
         let err = client.get("/sites", &[]).unwrap_err();
         assert_eq!(err, Error::Server { status: 500 });
-        assert!(err.is_transient());
         assert_eq!(
             statuses(&records),
             vec![500; attempts],
@@ -303,7 +304,6 @@ fn minute_limit_with_retry_after_waits_and_retries() {
             remaining: Some(9)
         }
     );
-    assert_eq!(client.last_rate(), got.rate);
     assert_eq!(
         got.server_date.map(|d| d.to_rfc3339()).as_deref(),
         Some("2026-08-24T16:05:44+00:00")
@@ -319,7 +319,6 @@ fn retry_after_longer_than_the_maximum_is_not_waited() {
     let (mut client, _, _) = client_for(&server.base_url, api_key());
     let err = client.get("/sites/1/power", &[]).unwrap_err();
     assert_eq!(err, Error::RateLimited { retry_after_s: 500 });
-    assert!(err.is_transient());
 }
 
 /// The gateway's own 429 body (reference §6.1).
@@ -345,7 +344,6 @@ fn credit_429_is_never_retried() {
             detail: "Monthly credit limit reached".into()
         }
     );
-    assert!(!err.is_transient());
     assert_eq!(server.requests().len(), 1);
     assert_eq!(statuses(&records), [429]);
 }
@@ -494,7 +492,6 @@ fn api_key_headers_are_sent_and_never_recorded() {
         assert_eq!(r.method, "GET");
         assert_eq!(r.path, "/sites/1/devices");
     }
-    assert_eq!(recs[1].query, got.query_string);
     assert!(!format!("{client:?}").contains(KEY));
 }
 
@@ -506,7 +503,6 @@ fn bearer_credential_and_label() {
         site_id: 4321,
     };
     let (mut client, records, _) = client_for(&server.base_url, credential);
-    assert_eq!(client.credential_label(), "oauth:site4321");
     client.get("/sites/4321", &[]).unwrap();
     let req = server.requests()[0].to_ascii_lowercase();
     assert!(req.contains("authorization: bearer tok-secret-42"), "{req}");
@@ -615,7 +611,6 @@ fn connection_refused_is_transport_after_retries() {
     let (mut client, records, _) = client_for(&format!("http://127.0.0.1:{port}/v2"), api_key());
     let err = client.get("/sites", &[]).unwrap_err();
     assert!(matches!(err, Error::Transport { .. }), "{err:?}");
-    assert!(err.is_transient());
     let recs = records.lock().unwrap();
     assert_eq!(recs.len(), 4);
     assert!(recs
@@ -929,11 +924,6 @@ fn error_is_small_and_displays_short_phrases() {
     assert_eq!(
         errors[5].to_string(),
         "access denied (403), needs a higher api tier, the oauth grant does not cover this site"
-    );
-    let transient: Vec<bool> = errors.iter().map(Error::is_transient).collect();
-    assert_eq!(
-        transient,
-        [false, false, true, false, false, false, false, false, false, true, true, false]
     );
     assert_eq!(
         Error::from(ParseError::new("devices[0].type: missing")).to_string(),
