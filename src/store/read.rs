@@ -1,5 +1,5 @@
 //! Reads the harvester and the commands need (site facts, device types, learned window
-//! limits), and single-statement conveniences that wrap one [`Tx`] call in its own
+//! limits), and single-statement conveniences that wrap one [`super::Tx`] call in its own
 //! transaction.
 
 use super::{catalogue, Context, Error, Store, SyncState};
