@@ -71,7 +71,7 @@ pub struct Table {
 
 impl Table {
     /// The upsert of this table: key and value columns, then `updated_at` and `change_seq`
-    /// (see [`super::upsert_sql`] for the null rule).
+    /// (see `store::upsert_sql` for the null rule).
     pub fn upsert_sql(&self) -> String {
         let key: Vec<&str> = self.key.iter().map(|c| c.name).collect();
         let values: Vec<&str> = self.values.iter().map(|c| c.name).collect();

@@ -1,7 +1,7 @@
 //! Entity writes: sites, the device inventory, alerts, daily overview, environmental
 //! benefits and power-flow snapshots.
 //!
-//! All of them follow the null rule and the change_seq contract of [`upsert_sql`]. The one
+//! All of them follow the null rule and the change_seq contract of `upsert_sql`. The one
 //! write that is not a plain upsert is [`Tx::replace_devices`]: a device missing from a
 //! new inventory is kept and stamped with `removed_at` rather than deleted, because a
 //! deletion would be invisible to pushers following `change_seq` and would lose the
