@@ -126,6 +126,13 @@ fn a_clock_far_ahead_costs_one_call_not_the_month() {
         status.stdout.contains("this cycle (since 2026-11-01"),
         "status judges the cycle on a wrong clock\n{status}"
     );
+    // The frozen simulator's clock is days behind this machine's: status says so.
+    assert!(
+        status
+            .stdout
+            .contains("clock: at the last answer the local clock was"),
+        "{status}"
+    );
 }
 
 #[test]
