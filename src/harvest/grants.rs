@@ -45,6 +45,9 @@ fn absorb(into: &mut Report, r: Report) {
     into.other_site |= r.other_site;
     into.outcomes.extend(r.outcomes);
     into.events.extend(r.events);
+    for (k, n) in r.rows_by {
+        *into.rows_by.entry(k).or_default() += n;
+    }
     if let Some(f) = r.fatal {
         into.fatal(f);
     }

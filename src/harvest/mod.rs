@@ -508,11 +508,7 @@ impl<'a> Harvester<'a> {
             Ok(rows) => {
                 self.report.rows += rows as u64;
                 if rows > 0 {
-                    self.report.event(Event::RowsWritten {
-                        site,
-                        family: fam,
-                        rows: rows as u64,
-                    });
+                    *self.report.rows_by.entry((site, fam)).or_default() += rows as u64;
                 }
                 Ok(rows)
             }

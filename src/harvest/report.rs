@@ -1,6 +1,6 @@
 //! What a sync did, typed: calls, rows, per-family outcomes with the kind of each failure,
 //! the events a notifier acts on (credits exhausted until a date, a dead grant, gaps the
-//! API left), and the exit code they earn; and what the API said about the credential, for
+//! API left), rows written per family, and the exit code they earn; and what the API said about the credential, for
 //! the caller that owns it (an OAuth grant is refreshed or declared dead on these flags,
 //! never on the text of an outcome).
 
@@ -10,6 +10,7 @@ use crate::api;
 use crate::exit::Exit;
 use crate::model::SiteId;
 use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
 
 /// Why a family of a site failed, for consumers that branch (notifications); the message
 /// beside it is for people.
@@ -104,12 +105,6 @@ pub enum Event {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     },
-    /// A family of a site stored rows this run (inserted or changed).
-    RowsWritten {
-        site: Option<SiteId>,
-        family: Family,
-        rows: u64,
-    },
 }
 
 #[derive(Clone, Debug, Default)]
@@ -119,6 +114,9 @@ pub struct Report {
     pub outcomes: Vec<(SiteId, Option<Family>, Outcome)>,
     /// Events in the order they happened.
     pub events: Vec<Event>,
+    /// Rows inserted or changed per (site, family) this run (`None`: fleet level); one
+    /// entry per family, not per response, so a fleet's report stays small.
+    pub rows_by: BTreeMap<(Option<SiteId>, Family), u64>,
     /// Set when the run was cut short.
     pub fatal: Option<Exit>,
     /// A call was answered 401: the credential was rejected.
