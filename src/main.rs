@@ -7,19 +7,22 @@ use seh::exit::Exit;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let argv = expand_short_repeats(std::env::args().collect());
+    let argv = hoist_global_flags(expand_short_repeats(std::env::args().collect()));
     let strs: Vec<&str> = argv.iter().map(String::as_str).collect();
     let args = match Args::from_args(&["seh"], strs.get(1..).unwrap_or(&[])) {
         Ok(a) => a,
         Err(early) => {
             // `--help` is a success; a usage error exits 2 like any configuration error.
             return if early.status.is_ok() {
-                print!("{}", early.output);
+                // Through print_out: `seh --help | head` closes the pipe early, which must
+                // not panic.
+                let mut help = early.output.clone();
                 // The exit codes and the package's layout belong to seh as a whole, not to
                 // a subcommand's help.
                 if early.output.starts_with("Usage: seh [") {
-                    println!("\n{}\n\n{}", seh::exit::TABLE, seh::cli::PACKAGE_HELP);
+                    help += &format!("\n{}\n\n{}\n", seh::exit::TABLE, seh::cli::PACKAGE_HELP);
                 }
+                seh::commands::print_out(&help);
                 ExitCode::SUCCESS
             } else {
                 eprintln!("{}", early.output.trim_end());
@@ -29,7 +32,7 @@ fn main() -> ExitCode {
         }
     };
     if args.version {
-        println!("seh {}", env!("CARGO_PKG_VERSION"));
+        seh::commands::print_out(&format!("seh {}\n", env!("CARGO_PKG_VERSION")));
         return ExitCode::SUCCESS;
     }
     seh::logging::init(seh::logging::level(args.verbose, args.quiet));
@@ -60,9 +63,56 @@ fn expand_short_repeats(args: Vec<String>) -> Vec<String> {
     out
 }
 
+/// argh takes the global flags (`--config FILE`, `-v`, `-q`) only before the subcommand;
+/// users type them after it too (`seh status --config FILE`, `seh sync -q`). Move them to
+/// the front wherever they stand, up to a `--`.
+fn hoist_global_flags(args: Vec<String>) -> Vec<String> {
+    let mut iter = args.into_iter();
+    let mut front: Vec<String> = iter.next().into_iter().collect();
+    let mut rest = Vec::new();
+    while let Some(a) = iter.next() {
+        match a.as_str() {
+            "--" => {
+                rest.push(a);
+                rest.extend(iter.by_ref());
+            }
+            "-v" | "-q" | "--verbose" | "--quiet" => front.push(a),
+            "--config" => {
+                front.push(a);
+                front.extend(iter.next());
+            }
+            _ => rest.push(a),
+        }
+    }
+    front.extend(rest);
+    front
+}
+
 #[cfg(test)]
 mod tests {
-    use super::expand_short_repeats;
+    use super::{expand_short_repeats, hoist_global_flags};
+
+    #[test]
+    fn global_flags_are_taken_on_either_side_of_the_subcommand() {
+        let v = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            hoist_global_flags(v(&["seh", "status", "--config", "a.toml", "--json"])),
+            v(&["seh", "--config", "a.toml", "status", "--json"])
+        );
+        assert_eq!(
+            hoist_global_flags(v(&["seh", "sync", "-q", "--only", "energy", "-v"])),
+            v(&["seh", "-q", "-v", "sync", "--only", "energy"])
+        );
+        assert_eq!(
+            hoist_global_flags(v(&["seh", "-v", "auth", "login", "--listen", "x:1"])),
+            v(&["seh", "-v", "auth", "login", "--listen", "x:1"])
+        );
+        // Nothing after `--` is a flag of seh's.
+        assert_eq!(
+            hoist_global_flags(v(&["seh", "sync", "--", "-v"])),
+            v(&["seh", "sync", "--", "-v"])
+        );
+    }
 
     #[test]
     fn repeated_short_flags_are_spelled_out() {

@@ -227,10 +227,34 @@ fn options(a: Args) -> Result<(SimOptions, String), String> {
     Ok((o, a.listen))
 }
 
+/// Writes to stdout, ignoring a closed pipe (`seh-sim --help | head` must not panic).
+fn out(text: &str) {
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush());
+}
+
 fn main() -> ExitCode {
-    let args: Args = argh::from_env();
+    let argv: Vec<String> = std::env::args().collect();
+    let strs: Vec<&str> = argv.iter().map(String::as_str).collect();
+    // As `argh::from_env`, but printing the help through `out`.
+    let args = match Args::from_args(&["seh-sim"], strs.get(1..).unwrap_or(&[])) {
+        Ok(a) => a,
+        Err(early) if early.status.is_ok() => {
+            out(&early.output);
+            return ExitCode::SUCCESS;
+        }
+        Err(early) => {
+            eprintln!(
+                "{}\nRun seh-sim --help for more information.",
+                early.output.trim_end()
+            );
+            return ExitCode::from(1);
+        }
+    };
     if args.print_scenario {
-        print!("{DEFAULT_SCENARIO}");
+        out(DEFAULT_SCENARIO);
         return ExitCode::SUCCESS;
     }
     let (opts, listen) = match options(args) {
@@ -247,8 +271,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    println!("listening on {}", running.url);
-    let _ = std::io::stdout().flush();
+    out(&format!("listening on {}\n", running.url));
     running.wait();
     ExitCode::SUCCESS
 }

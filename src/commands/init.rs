@@ -1,7 +1,7 @@
 //! `seh init`: write a fully commented example configuration if none exists, then create or
 //! migrate the database it names.
 
-use super::{open_store, Fatal, Outcome};
+use super::{open_store, print_out, Fatal, Outcome};
 use crate::config::{self, Env};
 use crate::exit::Exit;
 use std::path::{Path, PathBuf};
@@ -12,7 +12,10 @@ pub fn run(cli: Option<&Path>, env: &Env) -> Outcome {
         .or_else(|| env.config.clone())
         .unwrap_or_else(|| PathBuf::from("seh.toml"));
     if path.exists() {
-        println!("config {} exists; leaving it as it is", path.display());
+        print_out(&format!(
+            "config {} exists; leaving it as it is\n",
+            path.display()
+        ));
     } else {
         write_private(&path, config::EXAMPLE).map_err(|e| {
             Fatal::new(
@@ -20,17 +23,20 @@ pub fn run(cli: Option<&Path>, env: &Env) -> Outcome {
                 anyhow::anyhow!("cannot write {}: {e}", path.display()),
             )
         })?;
-        println!("wrote {} (edit it: set [api] key)", path.display());
+        print_out(&format!(
+            "wrote {} (edit it: set [api] key)\n",
+            path.display()
+        ));
     }
     let cfg = config::load(Some(&path), env).map_err(|e| Fatal::new(Exit::Config, e))?;
     let store = open_store(&cfg.database)?;
     let version = store
         .schema_version()
         .map_err(|e| super::db_fatal(&cfg.database, e))?;
-    println!(
-        "database {} is ready (schema version {version})",
+    print_out(&format!(
+        "database {} is ready (schema version {version})\n",
         cfg.database.display()
-    );
+    ));
     Ok(Exit::Ok)
 }
 

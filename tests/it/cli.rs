@@ -431,3 +431,37 @@ fn a_new_key_lists_its_sites_again() {
     env.sync_ok();
     assert_eq!(site_lists(), 2, "a new key lists its sites");
 }
+
+#[test]
+fn global_flags_are_taken_after_the_subcommand_too() {
+    let env = TestEnv::new();
+    env.sync_ok();
+    let cfg = env.config.display().to_string();
+    let out = env.seh_bare(&["status", "--config", &cfg]);
+    out.expect(0);
+    assert!(out.stdout.contains("this cycle"), "{out}");
+    // `-q` after the subcommand: warnings only, so a quiet sync prints nothing.
+    env.pass_time(chrono::Duration::minutes(15), &[&env.db]);
+    let out = env.seh(&["sync", "-q"]);
+    out.expect(0);
+    assert!(!out.stderr.contains("[INFO]"), "{out}");
+    let out = env.seh(&["plan", "-v"]);
+    out.expect(0);
+}
+
+#[test]
+fn a_closed_stdout_is_no_panic() {
+    for args in [&["--help"][..], &["--version"], &["sync", "--help"]] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_seh"))
+            .args(args)
+            .stdout(writer)
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked"), "seh {args:?}: {err}");
+        assert_eq!(out.status.code(), Some(0), "seh {args:?}: {err}");
+    }
+}

@@ -291,3 +291,20 @@ fn print_scenario_and_scenario_file() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("bogus"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_closed_stdout_is_no_panic() {
+    for args in [&["--help"][..], &["--print-scenario"]] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = Command::new(BIN)
+            .args(args)
+            .stdout(writer)
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked"), "seh-sim {args:?}: {err}");
+        assert_eq!(out.status.code(), Some(0), "seh-sim {args:?}: {err}");
+    }
+}
