@@ -71,11 +71,18 @@ impl Harvester<'_> {
         }
         if let Some(explicit) = &self.settings.sites {
             for id in explicit {
-                // A site named on the command line that the key's listing lacks is tried
-                // with the key, unless a grant harvests it.
-                let granted_elsewhere = listing.is_some() && self.settings.grant_sites.contains(id);
-                if !ids.contains(id) && !granted_elsewhere {
-                    ids.push(*id);
+                let granted = self.settings.grant_sites.contains(id);
+                match &listing {
+                    // The key's listing lacks it: every call would be a paid 403. Named,
+                    // never called (a grant, if any, harvests it).
+                    Some(listed) if !listed.contains(id) && !granted => log::warn!(
+                        "site {id} of --sites is not in the Fleet key's site list and has \
+                         no OAuth grant; it is not harvested"
+                    ),
+                    // Without a listing (no Fleet key, or `--only` left the list out) the
+                    // site is tried with the credential there is.
+                    None if !ids.contains(id) => ids.push(*id),
+                    _ => {}
                 }
             }
         }

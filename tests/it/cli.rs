@@ -465,3 +465,24 @@ fn a_closed_stdout_is_no_panic() {
         assert_eq!(out.status.code(), Some(0), "seh {args:?}: {err}");
     }
 }
+
+#[test]
+fn a_site_of_sites_outside_the_keys_account_is_named_and_never_paid_for() {
+    let env = TestEnv::new();
+    for _ in 0..2 {
+        let out = env.seh(&["sync", "--sites", "9999999"]);
+        out.expect(0);
+        assert!(
+            out.stderr.lines().any(|l| l.contains("WARN")
+                && l.contains("site 9999999 of --sites")
+                && l.contains("not in the Fleet key's site list")),
+            "{out}"
+        );
+    }
+    let c = env.conn();
+    assert_eq!(
+        count_where(&c, "seh_api_calls", "path LIKE '/sites/9999999%'"),
+        0,
+        "a paid call for a site the key cannot see"
+    );
+}
