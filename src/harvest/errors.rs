@@ -41,6 +41,11 @@ pub enum StepError {
     /// The one call allowed while the credits are blocked was made and did not lift the
     /// block: no further call this run.
     CreditsBlocked,
+    /// Several calls in a row got no answer at all: the run ends (exit 1).
+    Unreachable {
+        host: String,
+        detail: String,
+    },
 }
 
 impl std::fmt::Display for StepError {
@@ -52,6 +57,10 @@ impl std::fmt::Display for StepError {
             StepError::CreditsBlocked => {
                 f.write_str("no further calls while the monthly credits are blocked")
             }
+            StepError::Unreachable { host, detail } => write!(
+                f,
+                "cannot reach {host} ({detail}); stopping this run, the next run tries again"
+            ),
         }
     }
 }
@@ -81,6 +90,7 @@ impl StepError {
                 exit => Some(exit),
             },
             StepError::CreditsBlocked => Some(Exit::Credits),
+            StepError::Unreachable { .. } => Some(Exit::Partial),
             StepError::Store(e) => match e {
                 store::Error::Invalid { .. } => None,
                 _ => Some(Exit::Database),

@@ -132,6 +132,17 @@ pub const PROBE_EVERY: Duration = Duration::hours(3);
 /// endpoint must not be paid for window by window.
 pub const SERVER_ERRORS_IN_A_ROW: u32 = 3;
 
+/// After this many calls in a row without any answer (each after the client's retries),
+/// the server is taken to be unreachable and the run ends with exit 1: the timer's next
+/// run tries again, instead of this one paying minutes of retries for every task.
+pub const UNANSWERED_IN_A_ROW: u32 = 3;
+
+/// The host of a base URL, for messages (`https://host:port/v2` → `host:port`).
+fn host_of(base_url: &str) -> String {
+    let rest = base_url.split_once("://").map_or(base_url, |(_, r)| r);
+    rest.split('/').next().unwrap_or(rest).to_string()
+}
+
 /// The state of the one call that tests a credit block.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Probe {
@@ -164,6 +175,8 @@ pub struct Harvester<'a> {
     had_anchor: bool,
     /// Activation status words already warned about this run.
     unknown_words: BTreeSet<String>,
+    /// Calls in a row that got no answer at all (see [`UNANSWERED_IN_A_ROW`]).
+    unanswered: u32,
     /// Server-side failures (5xx, network) in a row per family, and the families given up
     /// for the rest of the run after [`SERVER_ERRORS_IN_A_ROW`] of them.
     server_errors: BTreeMap<Family, u32>,
@@ -192,6 +205,7 @@ impl<'a> Harvester<'a> {
             probe: Probe::None,
             had_anchor: false,
             unknown_words: BTreeSet::new(),
+            unanswered: 0,
             server_errors: BTreeMap::new(),
             given_up: BTreeSet::new(),
             report: Report::default(),
@@ -429,7 +443,9 @@ impl<'a> Harvester<'a> {
             }
         }
         if let Some(exit) = e.fatal() {
-            if exit != Exit::Interrupted {
+            if let StepError::Unreachable { .. } = e {
+                log::error!("{e}");
+            } else if exit != Exit::Interrupted {
                 log::error!("site {site} {}: {e}", fam.name());
             }
             self.report
@@ -480,6 +496,21 @@ impl<'a> Harvester<'a> {
                 // A new 429 renews the block (`failed`); anything else keeps it.
                 Err(_) => self.probe = Probe::Spent,
             }
+        }
+        // Calls that got no answer at all (every retry included): after a few in a row the
+        // server is unreachable, and the rest of the run would only repeat that.
+        match &result {
+            Err(api::Error::Transport { detail }) => {
+                self.unanswered += 1;
+                if self.unanswered >= UNANSWERED_IN_A_ROW {
+                    return Err(StepError::Unreachable {
+                        host: host_of(self.client.base_url()),
+                        detail: detail.clone(),
+                    });
+                }
+            }
+            Err(api::Error::Interrupted) => {}
+            _ => self.unanswered = 0,
         }
         let f = result.map_err(StepError::Api)?;
         self.report.calls += 1;
@@ -590,6 +621,16 @@ pub fn tag(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_host_of_a_base_url() {
+        assert_eq!(
+            host_of("https://monitoringapi.solaredge.com/v2"),
+            "monitoringapi.solaredge.com"
+        );
+        assert_eq!(host_of("http://127.0.0.1:8080/v2"), "127.0.0.1:8080");
+        assert_eq!(host_of("odd"), "odd");
+    }
 
     #[test]
     fn tags_are_stable_across_versions() {

@@ -79,6 +79,7 @@ impl FailureKind {
             StepError::Apply(ApplyError::Store(_)) | StepError::Store(_) => FailureKind::Database,
             StepError::Apply(ApplyError::Request(_)) => FailureKind::Request,
             StepError::CreditsBlocked => FailureKind::CreditsBlocked,
+            StepError::Unreachable { .. } => FailureKind::Api(ApiErrorKind::Transport),
         }
     }
 }

@@ -672,3 +672,29 @@ fn a_cursor_and_its_rows_never_part() {
         );
     }
 }
+
+#[test]
+fn an_unreachable_server_ends_the_run_after_a_few_unanswered_calls() {
+    let env = fault_env();
+    env.sync_ok();
+    let mark = max_id(&env.conn(), "seh_api_calls");
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let url = format!("http://127.0.0.1:{closed}/v2");
+    env.pass_time(Duration::hours(2), &[&env.db]);
+    let out = env.seh_env(&["sync"], &[("SEH_API_BASE_URL", &url)]);
+    out.expect(1);
+    // One line names the host and says the next run tries again.
+    let errors: Vec<&str> = out.stderr.lines().filter(|l| l.contains("ERROR")).collect();
+    assert_eq!(errors.len(), 1, "{out}");
+    assert!(
+        errors[0].contains(&format!("cannot reach 127.0.0.1:{closed}"))
+            && errors[0].contains("the next run tries again"),
+        "{out}"
+    );
+    // Three unanswered calls of two attempts each (max_retries = 1), not one per task.
+    let attempts = count_where(&env.conn(), "seh_api_calls", &format!("id > {mark}"));
+    assert!(attempts <= 6, "{attempts} attempts\n{out}");
+}
