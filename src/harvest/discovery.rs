@@ -101,7 +101,7 @@ impl Harvester<'_> {
                 }
             }
             let facts = self.read_facts(id)?;
-            self.note_unknown_status(id)?;
+            self.note_unknown_status(&facts);
             if !facts.active {
                 log::info!("site {id} is not active yet; only its details and devices are read");
                 self.report.skip(id, "not active");
@@ -138,19 +138,17 @@ impl Harvester<'_> {
 
     /// Warns (once per word and run) about an activation status seh does not know; such a
     /// site is treated as active.
-    pub(super) fn note_unknown_status(&mut self, id: SiteId) -> Result<(), Exit> {
-        let rows = self.store.site_rows().map_err(Self::db)?;
-        let word = rows
-            .into_iter()
-            .find(|r| r.site_id == id)
-            .and_then(|r| r.activation_status)
+    pub(super) fn note_unknown_status(&mut self, facts: &SiteFacts) {
+        let word = (facts.status.as_deref())
             .filter(|w| !KNOWN_STATUSES.iter().any(|k| k.eq_ignore_ascii_case(w)));
         if let Some(w) = word {
             if self.unknown_words.insert(w.to_ascii_uppercase()) {
-                log::warn!("site {id}: unknown activation status {w:?}; harvested as if ACTIVE");
+                log::warn!(
+                    "site {}: unknown activation status {w:?}; harvested as if ACTIVE",
+                    facts.id
+                );
             }
         }
-        Ok(())
     }
 
     /// The site ids of this Fleet key's last complete `/sites` listing, if one is recorded.
@@ -207,6 +205,7 @@ impl Harvester<'_> {
             .find(|s| s.site_id == id);
         let device_types = self.store.device_types(id).map_err(Self::db)?;
         let configured = self.settings.timezones.get(&id).copied();
+        let status = row.as_ref().and_then(|r| r.activation_status.clone());
         let (tz, install, active) = match row {
             Some(r) => (
                 r.timezone
@@ -227,6 +226,7 @@ impl Harvester<'_> {
             tz,
             install,
             active,
+            status,
             device_types,
         })
     }

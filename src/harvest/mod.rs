@@ -93,6 +93,8 @@ struct SiteFacts {
     tz: Option<Tz>,
     install: Option<DateTime<Utc>>,
     active: bool,
+    /// The activation status as SolarEdge spelled it.
+    status: Option<String>,
     device_types: Vec<String>,
 }
 
@@ -661,6 +663,7 @@ mod tests {
             tz: None,
             install: None,
             active: true,
+            status: None,
             device_types: vec!["Inverter".into(), "meter".into()],
         };
         assert_eq!(
