@@ -9,11 +9,16 @@ use std::path::{Path, PathBuf};
 
 /// Two attempts per request (`max_retries = 1`: one retry), so persistent failures cost
 /// about a second.
-fn fault_config() -> ConfigSpec {
+/// The default config with these lines in `[api]`.
+fn api_config(api: &str) -> ConfigSpec {
     ConfigSpec {
-        api: "max_retries = 1\n".into(),
+        api: api.into(),
         ..ConfigSpec::default()
     }
+}
+
+fn fault_config() -> ConfigSpec {
+    api_config("max_retries = 1\n")
 }
 
 fn fault_env() -> TestEnv {
@@ -172,13 +177,7 @@ fn persistent_server_errors_fail_one_family_and_keep_its_cursor() {
 /// counts them as "retry k of 3".
 #[test]
 fn max_retries_counts_retries_not_attempts() {
-    let env = TestEnv::with(
-        sim_options(),
-        ConfigSpec {
-            api: "max_retries = 3\n".into(),
-            ..ConfigSpec::default()
-        },
-    );
+    let env = TestEnv::with(sim_options(), api_config("max_retries = 3\n"));
     let path = "/sites/2150001/power";
     let (db, db_s) = case_db(&env, "retries");
     let out = sync_with_fault(&env, &db_s, &format!("*{path}=503"));
@@ -193,10 +192,7 @@ fn max_retries_counts_retries_not_attempts() {
     }
     assert!(!out.stderr.contains("retry 4"), "{out}");
     // `max_retries = 0`: one attempt, no retry.
-    env.write_config(&ConfigSpec {
-        api: "max_retries = 0\n".into(),
-        ..ConfigSpec::default()
-    });
+    env.write_config(&api_config("max_retries = 0\n"));
     let (db, db_s) = case_db(&env, "no-retry");
     let out = sync_with_fault(&env, &db_s, &format!("*{path}=503"));
     out.expect(1);
@@ -332,10 +328,7 @@ fn a_reset_connection_fails_after_retries() {
 fn a_timeout_fails_the_family() {
     let env = TestEnv::with(
         sim_options(),
-        ConfigSpec {
-            api: "max_retries = 1\ntimeout_secs = 1\n".into(),
-            ..ConfigSpec::default()
-        },
+        api_config("max_retries = 1\ntimeout_secs = 1\n"),
     );
     let path = "/sites/4150003/power";
     let (db, db_s) = case_db(&env, "timeout");
