@@ -305,11 +305,38 @@ pub(crate) fn load_text(text: &str, path: &Path, env: &Env) -> Result<Config, Co
 }
 
 fn parse(text: &str, path: &Path) -> Result<FileConfig, ConfigError> {
-    toml::from_str(text).map_err(|e| {
-        // toml's message names the key and the line; keep it on one line.
-        let msg = e.to_string().replace('\n', " ").replace("  ", " ");
-        err(format!("{}: {}", path.display(), msg.trim()))
-    })
+    toml::from_str(text).map_err(|e| err(parse_message(&e, text, path)))
+}
+
+/// Keys that exist only for the test suite; never offered to users in messages.
+const TEST_ONLY_KEYS: &[&str] = &["time_scale"];
+
+/// `FILE:LINE:COLUMN: what` on the first line (what the journal shows), then the line
+/// and a caret under the offending text, as compilers print it.
+fn parse_message(e: &toml::de::Error, text: &str, path: &Path) -> String {
+    let mut what = e.message().trim().to_string();
+    for key in TEST_ONLY_KEYS {
+        what = what.replace(&format!(", `{key}`"), "");
+    }
+    let Some(span) = e.span() else {
+        return format!("{}: {what}", path.display());
+    };
+    let start = span.start.min(text.len());
+    let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = text[start..].find('\n').map_or(text.len(), |i| start + i);
+    let line_no = text[..start].matches('\n').count() + 1;
+    let column = text[line_start..start].chars().count() + 1;
+    let source = &text[line_start..line_end];
+    let width = text[start..span.end.clamp(start, line_end)].chars().count().max(1);
+    let gutter = line_no.to_string().len();
+    format!(
+        "{}:{line_no}:{column}: {what}\n {:gutter$} |\n {line_no} | {source}\n {:gutter$} | {}{}",
+        path.display(),
+        "",
+        "",
+        " ".repeat(column - 1),
+        "^".repeat(width),
+    )
 }
 
 fn build(file: FileConfig, source: Option<PathBuf>, env: &Env) -> Result<Config, ConfigError> {
@@ -614,6 +641,20 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.0.contains("V1"), "{e}");
+    }
+
+    #[test]
+    fn parse_errors_keep_line_and_caret_and_hide_test_only_keys() {
+        let e = load_text("[api]\nkey = \"abc\"\nkye = 1\n", &Env::default()).unwrap_err();
+        let lines: Vec<&str> = e.0.lines().collect();
+        assert!(lines[0].ends_with("t.toml:3:1: unknown field `kye`, expected one of \
+             `base_url`, `key`, `key_file`, `account_key`, `timeout_secs`, `max_retries`"),
+            "{e}");
+        assert_eq!(&lines[1..], ["   |", " 3 | kye = 1", "   | ^^^"], "{e}");
+        assert!(!e.0.contains("time_scale"), "{e}");
+        let e = load_text("[api]\nkey = \"x\nbase_url = 1\n", &Env::default()).unwrap_err();
+        assert!(e.0.lines().next().unwrap().contains("t.toml:2:"), "{e}");
+        assert!(e.0.contains(" 2 | key = \"x"), "{e}");
     }
 
     #[test]
