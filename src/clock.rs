@@ -68,6 +68,7 @@ pub fn human(d: Duration) -> String {
     let day_s = if days == 1 { "day" } else { "days" };
     match (days, hours) {
         (0, 0) => format!("{mins} min"),
+        (0, h) if mins == 0 => format!("{h} h"),
         (0, h) => format!("{h} h {mins} min"),
         (d, 0) => format!("{d} {day_s}"),
         (d, h) => format!("{d} {day_s} {h} h"),

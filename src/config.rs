@@ -327,7 +327,10 @@ fn parse_message(e: &toml::de::Error, text: &str, path: &Path) -> String {
     let line_no = text[..start].matches('\n').count() + 1;
     let column = text[line_start..start].chars().count() + 1;
     let source = &text[line_start..line_end];
-    let width = text[start..span.end.clamp(start, line_end)].chars().count().max(1);
+    let width = text[start..span.end.clamp(start, line_end)]
+        .chars()
+        .count()
+        .max(1);
     let gutter = line_no.to_string().len();
     format!(
         "{}:{line_no}:{column}: {what}\n {:gutter$} |\n {line_no} | {source}\n {:gutter$} | {}{}",
@@ -647,9 +650,13 @@ mod tests {
     fn parse_errors_keep_line_and_caret_and_hide_test_only_keys() {
         let e = load_text("[api]\nkey = \"abc\"\nkye = 1\n", &Env::default()).unwrap_err();
         let lines: Vec<&str> = e.0.lines().collect();
-        assert!(lines[0].ends_with("t.toml:3:1: unknown field `kye`, expected one of \
-             `base_url`, `key`, `key_file`, `account_key`, `timeout_secs`, `max_retries`"),
-            "{e}");
+        assert!(
+            lines[0].ends_with(
+                "t.toml:3:1: unknown field `kye`, expected one of \
+             `base_url`, `key`, `key_file`, `account_key`, `timeout_secs`, `max_retries`"
+            ),
+            "{e}"
+        );
         assert_eq!(&lines[1..], ["   |", " 3 | kye = 1", "   | ^^^"], "{e}");
         assert!(!e.0.contains("time_scale"), "{e}");
         let e = load_text("[api]\nkey = \"x\nbase_url = 1\n", &Env::default()).unwrap_err();

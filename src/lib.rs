@@ -10,6 +10,7 @@ pub mod cli;
 pub mod clock;
 pub mod commands;
 pub mod config;
+pub mod display;
 pub mod exit;
 pub mod harvest;
 pub mod logging;

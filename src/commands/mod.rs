@@ -412,23 +412,28 @@ pub fn build_client(
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
 ) -> Result<crate::api::Client, Fatal> {
     let Some(key) = config.api_key.clone() else {
-        return Err(Fatal::new(
-            Exit::Config,
-            anyhow::anyhow!(
-                "no API key configured: set [api] key or key_file in {}, or SEH_API_KEY \
-                 (homeowners: configure [oauth] and run `seh auth login`)",
-                config.source.as_ref().map_or_else(
-                    || "the config file".to_string(),
-                    |p| p.display().to_string()
-                )
-            ),
-        ));
+        return Err(no_credential(config));
     };
     let credential = crate::api::Credential::ApiKey {
         key,
         account_key: config.account_key.clone(),
     };
     Ok(build_client_with(config, credential, stop))
+}
+
+/// Neither a Fleet key nor an OAuth grant: nothing can be fetched or planned.
+pub fn no_credential(config: &Config) -> Fatal {
+    Fatal::new(
+        Exit::Config,
+        anyhow::anyhow!(
+            "no API key configured: set [api] key or key_file in {}, or SEH_API_KEY \
+             (homeowners: configure [oauth] and run `seh auth login`)",
+            config.source.as_ref().map_or_else(
+                || "the config file".to_string(),
+                |p| p.display().to_string()
+            )
+        ),
+    )
 }
 
 /// The API client for any credential (OAuth bearer tokens, or none for the token endpoint).

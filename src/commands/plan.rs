@@ -4,9 +4,11 @@
 
 use super::{build_client_with, print_out, sync, Fatal, Outcome};
 use crate::cli::{PlanArgs, SyncArgs};
+use crate::clock::human;
 use crate::config::Config;
+use crate::display::{thousands, wrap, WIDTH};
 use crate::exit::Exit;
-use crate::harvest::planner::{human, Priority, Task};
+use crate::harvest::planner::{Priority, Task};
 use crate::harvest::Harvester;
 use crate::store;
 use serde_json::json;
@@ -21,6 +23,11 @@ pub fn run(config: &Config, args: &PlanArgs) -> Outcome {
         full: args.full,
     };
     let settings = sync::settings(config, &sync_args)?;
+    // Without a credential the next run fetches nothing: say so rather than plan for it.
+    let grants = super::auth::prepare(config)?;
+    if config.api_key.is_none() && grants.is_none_or(|g| g.sites.is_empty()) {
+        return Err(super::no_credential(config));
+    }
     let (mut store, _lock) = super::open_existing(path, super::Schema::Current)?;
     // No call is made: a client without a credential serves as the clock, so OAuth-only
     // installations can plan too.
@@ -38,6 +45,9 @@ pub fn run(config: &Config, args: &PlanArgs) -> Outcome {
     .preview()
     .map_err(|e| Fatal::new(e, anyhow::anyhow!("cannot plan from {}", path.display())))?;
     let b = &input.budget;
+    let sites_known = !input.sites.is_empty() || (input.fleet && input.site_list_last.is_some());
+    let first_run_per_site =
+        (!sites_known).then(|| crate::harvest::planner::first_run_per_site(&input));
     let by = |p: Priority| plan.tasks.iter().filter(|t| t.priority() == p).count();
     let describe = |t: &Task| match t {
         Task::Window {
@@ -63,6 +73,8 @@ pub fn run(config: &Config, args: &PlanArgs) -> Outcome {
     if args.json {
         let doc = json!({
             "now": store::fmt_ts(&input.now),
+            "sites_known": sites_known,
+            "first_run_calls_per_site_at_least": first_run_per_site,
             "cycle_start": store::fmt_ts(&b.cycle_start),
             "next_reset": store::fmt_ts(&b.next_reset),
             "monthly_credits": b.budget.monthly_credits,
@@ -74,7 +86,7 @@ pub fn run(config: &Config, args: &PlanArgs) -> Outcome {
                 "calls": plan.cost(),
                 "fresh": by(Priority::Fresh),
                 "history": by(Priority::Cheap),
-                "deep": by(Priority::Deep),
+                "backfill": by(Priority::Deep),
                 "slow": by(Priority::Slow),
                 "tasks": plan.tasks.iter().map(describe).collect::<Vec<_>>(),
             },
@@ -84,8 +96,8 @@ pub fn run(config: &Config, args: &PlanArgs) -> Outcome {
             "alerts_every_minutes": plan.alerts_every.num_minutes(),
             "projected_fresh_credits": plan.fresh_cycle_cost,
             "projected_slow_credits": plan.slow_cycle_cost,
-            "history_calls_remaining": plan.deep_remaining,
-            "history_complete_by": plan.deep_completion.map(|t| store::fmt_ts(&t)),
+            "backfill_calls_remaining": plan.deep_remaining,
+            "backfill_complete_by": plan.deep_completion.map(|t| store::fmt_ts(&t)),
             "notes": plan.notes,
         });
         print_out(&format!(
@@ -97,28 +109,68 @@ pub fn run(config: &Config, args: &PlanArgs) -> Outcome {
     let mut out = String::new();
     outln!(
         out,
-        "budget: {} of {} credits used this cycle ({} kept in reserve), {} left; renews {}",
-        b.used,
-        b.budget.monthly_credits,
-        b.budget.reserve,
-        b.left(),
-        store::fmt_ts(&b.next_reset)
+        "credits: {} of {} used this cycle ({} kept in reserve), {} left;",
+        thousands(b.used as i64),
+        thousands(b.budget.monthly_credits as i64),
+        thousands(b.budget.reserve as i64),
+        thousands(b.left() as i64),
     );
-    outln!(out, "budget line: {} credits may be spent by now", b.line());
     outln!(
         out,
-        "next run: {} calls ({} fresh, {} history, {} quarter-hour backfill, {} slow)",
+        "  the allowance renews {}",
+        b.next_reset.format("%Y-%m-%d %H:%M UTC")
+    );
+    outln!(
+        out,
+        "{}",
+        wrap(
+            &format!(
+                "budget line: {} credits may be spent by now (the allowance spread evenly \
+                 over the cycle); backfill spends only below it",
+                thousands(b.line() as i64)
+            ),
+            WIDTH,
+            "  "
+        )
+    );
+    if let Some(per_site) = first_run_per_site {
+        let fleet_calls = if input.fleet { 1 } else { 0 } + u64::from(input.fleet_alerts);
+        outln!(
+            out,
+            "{}",
+            wrap(
+                &format!(
+                    "sites: not known yet. The first `seh sync` reads the site list, then \
+                     for every site its details and devices, the days and months back to \
+                     installation (history), the last {} days of quarter-hours (fresh) and \
+                     the slow families: at least {per_site} calls per site and {fleet_calls} \
+                     for the account, more for sites with meters or batteries. Run \
+                     `seh plan` again after it for the schedule.",
+                    input.initial.num_days()
+                ),
+                WIDTH,
+                "  "
+            )
+        );
+        print_out(&out);
+        return Ok(Exit::Ok);
+    }
+    outln!(
+        out,
+        "next run: {} calls ({} fresh, {} history, {} backfill, {} slow)",
         plan.cost(),
         by(Priority::Fresh),
         by(Priority::Cheap),
         by(Priority::Deep),
         by(Priority::Slow)
     );
-    outln!(out, "cadence:");
+    if !plan.cadence.is_empty() {
+        outln!(out, "fresh data, per quarter-hour series:");
+    }
     for (f, c) in &plan.cadence {
         outln!(
             out,
-            "  {:<20} every {:<8} (data at most {} old)",
+            "  {:<20} every {:<12} (at most {} old)",
             f.name(),
             human(*c),
             human(plan.max_lag[f])
@@ -126,37 +178,42 @@ pub fn run(config: &Config, args: &PlanArgs) -> Outcome {
     }
     outln!(
         out,
-        "  {:<20} every {}",
-        "details/devices/…",
-        human(plan.slow_every)
+        "{}",
+        wrap(
+            &format!(
+                "slow families: details, devices, benefits, overview every {}; alerts \
+                 every {}",
+                human(plan.slow_every),
+                human(plan.alerts_every)
+            ),
+            WIDTH,
+            "  "
+        )
     );
-    outln!(out, "  {:<20} every {}", "alerts", human(plan.alerts_every));
     outln!(
         out,
-        "projected until the reset: {} credits for freshness, {} for slow families",
-        plan.fresh_cycle_cost,
-        plan.slow_cycle_cost
+        "until the reset: {} credits for fresh data, {} for slow families",
+        thousands(plan.fresh_cycle_cost as i64),
+        thousands(plan.slow_cycle_cost as i64)
     );
     match plan.deep_completion {
-        Some(t) if plan.deep_remaining == 0 => outln!(
-            out,
-            "quarter-hour history: complete ({})",
-            store::fmt_ts(&t)
-        ),
+        Some(_) if plan.deep_remaining == 0 => {
+            outln!(out, "backfill: quarter-hour history is complete")
+        }
         Some(t) => outln!(
             out,
-            "quarter-hour history: {} calls to go, complete by about {}",
-            plan.deep_remaining,
+            "backfill: {} calls of quarter-hour history to go, done by about {}",
+            thousands(plan.deep_remaining as i64),
             t.format("%Y-%m-%d")
         ),
         None => outln!(
             out,
-            "quarter-hour history: {} calls to go, never at this budget",
-            plan.deep_remaining
+            "backfill: {} calls of quarter-hour history to go, never at this budget",
+            thousands(plan.deep_remaining as i64)
         ),
     }
     for n in &plan.notes {
-        outln!(out, "note: {n}");
+        outln!(out, "{}", wrap(&format!("note: {n}"), WIDTH, "  "));
     }
     if args.verbose_tasks {
         outln!(out, "tasks:");

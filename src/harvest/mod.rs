@@ -295,24 +295,27 @@ impl<'a> Harvester<'a> {
     fn run_planned(&mut self) -> Result<(), Exit> {
         self.credit_block()?;
         self.discover()?;
-        for _round in 0..8 {
+        for round in 0..8 {
             // This plan rests on the best clock known now; only a later first answer can
             // show that it was a wrong estimate.
             self.clock_jumped = false;
             let input = self.plan_input()?;
             let plan = planner::plan(&input);
+            // One line per plan, in the words of `seh plan` and the README: fresh, history,
+            // backfill, slow.
             log::info!(
-                "plan: {} calls ({} fresh, {} history, {} deep, {} slow); {} credits left this cycle; freshness every {}",
+                "{}: {} calls ({} fresh, {} history, {} backfill, {} slow); {} credits left this cycle; fresh data every {}",
+                if round == 0 { "plan" } else { "plan again" },
                 plan.cost(),
                 plan.tasks.iter().filter(|t| t.priority() == Priority::Fresh).count(),
                 plan.tasks.iter().filter(|t| t.priority() == Priority::Cheap).count(),
                 plan.tasks.iter().filter(|t| t.priority() == Priority::Deep).count(),
                 plan.tasks.iter().filter(|t| t.priority() == Priority::Slow).count(),
                 input.budget.left(),
-                plan.cadence.values().next().map_or("-".to_string(), |c| planner::human(*c)),
+                plan.cadence.values().next().map_or("-".to_string(), |c| clock::human(*c)),
             );
             for note in &plan.notes {
-                log::info!("plan: {note}");
+                log::info!("note: {note}");
             }
             if input.budget.left() == 0 {
                 log::warn!(

@@ -161,6 +161,35 @@ impl Plan {
     }
 }
 
+/// Calls discovery makes for a site it has not read yet (details and devices), outside
+/// the plan.
+pub const DISCOVERY_PER_SITE: u64 = 2;
+
+/// What a first run costs at least for each site seh has not seen yet: discovery plus the
+/// plan for a new site with only the two series every site has (energy and power), in
+/// UTC and without an installation date. Telemetry families and a known installation only
+/// add to it. The site list and the fleet alerts, one call each for all sites, are not in
+/// it.
+pub(crate) fn first_run_per_site(input: &PlanInput) -> u64 {
+    let mut one = input.clone();
+    one.sites = vec![SiteInput {
+        id: 0,
+        tz: chrono_tz::UTC,
+        install: None,
+        series: vec![Family::Energy, Family::Power],
+        cursors: BTreeMap::new(),
+        last: BTreeMap::new(),
+        overview_to: None,
+        power_flow: true,
+    }];
+    let per_site = plan(&one)
+        .tasks
+        .iter()
+        .filter(|t| !matches!(t, Task::SiteList | Task::FleetAlerts))
+        .count() as u64;
+    DISCOVERY_PER_SITE + per_site
+}
+
 /// Freshness cadences to choose from, in minutes, shortest first.
 const LADDER_MIN: [i64; 16] = [
     15, 30, 60, 120, 180, 240, 360, 480, 660, 720, 1380, 1440, 2820, 10_080, 20_160, 43_200,
@@ -359,13 +388,6 @@ fn cadences(input: &PlanInput, credits: u64, deep_remains: bool, out: &mut Plan)
             Duration::minutes(*LADDER_MIN.last().expect("ladder"))
         }
     };
-    if cadence > Duration::hours(1) {
-        out.notes.push(format!(
-            "{} credits left this cycle for {n_series} quarter-hour series: fetching them every {}",
-            input.budget.left(),
-            human(cadence)
-        ));
-    }
     let mut fresh_total = 0;
     for s in &input.sites {
         for f in &s.series {
@@ -379,8 +401,8 @@ fn cadences(input: &PlanInput, credits: u64, deep_remains: bool, out: &mut Plan)
     let k = now_split.stretch;
     if k > 1 {
         out.notes.push(format!(
-            "daily families stretched to every {k} days and alerts to every {} to fit the budget",
-            human(now_split.alerts_every)
+            "slow families stretched to every {k} days and alerts to every {} to fit the budget",
+            crate::clock::human(now_split.alerts_every)
         ));
     }
     out.slow_every = Duration::days(k);
@@ -771,18 +793,6 @@ fn overview_days(s: &SiteInput, input: &PlanInput) -> Vec<NaiveDate> {
     .collect()
 }
 
-/// `2h`, `1d 12h`, `45m`.
-pub(crate) fn human(d: Duration) -> String {
-    let m = d.num_minutes();
-    match (m / 1440, (m % 1440) / 60, m % 60) {
-        (0, 0, m) => format!("{m}m"),
-        (0, h, 0) => format!("{h}h"),
-        (0, h, m) => format!("{h}h {m}m"),
-        (d, 0, 0) => format!("{d}d"),
-        (d, h, _) => format!("{d}d {h}h"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -854,6 +864,30 @@ mod tests {
             site_list_last: None,
             max_deep_per_run: 100,
         }
+    }
+
+    #[test]
+    fn the_first_run_estimate_is_a_lower_bound_per_site() {
+        let now = at(2026, 11, 26, 12, 0);
+        let mut i = input(now, Budget::default(), 0);
+        let per_site = first_run_per_site(&i);
+        assert!(per_site > DISCOVERY_PER_SITE + 2, "{per_site}");
+        // New sites with the test fleet's series (more than energy and power) cost more.
+        for s in &mut i.sites {
+            s.cursors.clear();
+            s.last.clear();
+            s.overview_to = None;
+        }
+        let n = i.sites.len() as u64;
+        let planned = plan(&i)
+            .tasks
+            .iter()
+            .filter(|t| !matches!(t, Task::SiteList | Task::FleetAlerts))
+            .count() as u64;
+        assert!(
+            planned + n * DISCOVERY_PER_SITE >= n * per_site,
+            "{planned} planned for {n} sites, estimate {per_site} each"
+        );
     }
 
     /// The tasks of `p` that `keep` selects, in plan order.
@@ -992,7 +1026,7 @@ mod tests {
         assert!(
             c >= Duration::hours(1) && c <= Duration::days(1),
             "{}",
-            human(c)
+            crate::clock::human(c)
         );
         let tight = Budget {
             monthly_credits: 300,
@@ -1005,8 +1039,8 @@ mod tests {
         assert!(
             q.cadence[&Family::Energy] > c,
             "tight {} vs {}",
-            human(q.cadence[&Family::Energy]),
-            human(c)
+            crate::clock::human(q.cadence[&Family::Energy]),
+            crate::clock::human(c)
         );
         assert!(q.fresh_cycle_cost + q.slow_cycle_cost <= tight.usable() || !q.notes.is_empty());
         assert!(!q.notes.is_empty(), "a tight budget is explained");
@@ -1064,7 +1098,9 @@ mod tests {
             p.deep_completion.unwrap_or_else(|| panic!(
                 "{:?} {:?} fresh {} slow {} deep {}",
                 p.notes,
-                p.cadence.get(&Family::Energy).map(|c| human(*c)),
+                p.cadence
+                    .get(&Family::Energy)
+                    .map(|c| crate::clock::human(*c)),
                 p.fresh_cycle_cost,
                 p.slow_cycle_cost,
                 p.deep_remaining
@@ -1241,15 +1277,6 @@ mod tests {
         assert!(due(&i, Some(now + Duration::hours(5)), day));
         i.full = true;
         assert!(due(&i, Some(now - Duration::hours(2)), day));
-    }
-
-    #[test]
-    fn human_durations() {
-        assert_eq!(human(Duration::minutes(45)), "45m");
-        assert_eq!(human(Duration::minutes(120)), "2h");
-        assert_eq!(human(Duration::minutes(135)), "2h 15m");
-        assert_eq!(human(Duration::days(2)), "2d");
-        assert_eq!(human(Duration::hours(36)), "1d 12h");
     }
 
     #[test]

@@ -1199,7 +1199,7 @@ fn every_view_is_queryable() {
         &store,
         "SELECT name FROM sqlite_master WHERE type = 'view' ORDER BY name",
     );
-    assert_eq!(views.len(), 8);
+    assert_eq!(views.len(), 14);
     for v in views {
         rows(&store, &format!("SELECT * FROM {v}"));
     }
@@ -1257,11 +1257,11 @@ fn energy_views_prefer_day_rows_and_use_local_days() {
             &store,
             "SELECT * FROM v_seh_daily_energy ORDER BY local_date"
         ),
-        ["1 2026-08-23 20 DAY", "1 2026-08-24 2 QUARTER_HOUR"]
+        ["1 2026-08-23 20 DAY 0", "1 2026-08-24 2 QUARTER_HOUR 0"]
     );
     assert_eq!(
         rows(&store, "SELECT * FROM v_seh_energy_monthly"),
-        ["1 2026-08 22 DAY"]
+        ["1 2026-08 22 DAY 0"]
     );
     assert_eq!(
         rows(&store, "SELECT * FROM v_seh_latest_power"),
@@ -1328,8 +1328,135 @@ fn battery_status_view_takes_latest_values() {
     });
     assert_eq!(
         rows(&store, "SELECT * FROM v_seh_battery_status"),
-        ["1 BAT1 2026-08-24T10:15:00Z 0.55 PERCENTAGE 5000 800 NULL"]
+        ["1 BAT1 2026-08-24T10:15:00Z 0.55 PERCENTAGE 5000 800 NULL 55"]
     );
+    assert_eq!(
+        rows(
+            &store,
+            "SELECT ts_utc, local_time, state_of_energy_pct, charge_power_w FROM v_seh_storage_15min"
+        ),
+        [
+            "2026-08-24T10:00:00Z 2026-08-24 12:00:00 50 NULL",
+            "2026-08-24T10:15:00Z 2026-08-24 12:15:00 55 800",
+            "2026-08-24T10:30:00Z 2026-08-24 12:30:00 NULL NULL"
+        ]
+    );
+}
+
+#[test]
+fn state_of_energy_is_a_percentage_whatever_the_scale_sent() {
+    let mut store = Store::open_in_memory().unwrap();
+    let soe = |key: &str, unit: &str, value: f64| Telemetry {
+        kind: TelemetryKind::Storage,
+        site_id: 1,
+        device_key: key.to_owned(),
+        resolution: Resolution::QuarterHour,
+        metric: "stateOfEnergy".to_owned(),
+        series: series(
+            unit,
+            unit,
+            vec![pt("2026-08-24T12:00:00+02:00", Some(value))],
+        ),
+    };
+    write(&mut store, |tx| {
+        tx.upsert_telemetry(&[
+            soe("FRACTION", "PERCENTAGE", 0.678),
+            soe("HUNDRED", "PERCENTAGE", 67.8),
+            soe("HUNDRED_UNIT", "PERCENTAGE_100", 0.5),
+        ])
+    });
+    assert_eq!(
+        rows(
+            &store,
+            "SELECT device_key, value_as_sent, state_of_energy_pct FROM v_seh_state_of_energy \
+             ORDER BY device_key"
+        ),
+        [
+            "FRACTION 0.678 67.8",
+            "HUNDRED 67.8 67.8",
+            "HUNDRED_UNIT 0.5 0.5"
+        ]
+    );
+}
+
+#[test]
+fn quarter_hour_views_show_local_time_through_the_autumn_change() {
+    let mut store = Store::open_in_memory().unwrap();
+    // Berlin, 2026-10-25: 02:45 CEST is followed by 02:00 CET (the repeated hour).
+    write(&mut store, |tx| {
+        tx.upsert_site_series(
+            &energy(
+                1,
+                Resolution::QuarterHour,
+                vec![
+                    pt("2026-10-25T02:45:00+02:00", Some(10.0)),
+                    pt("2026-10-25T02:00:00+01:00", None),
+                ],
+            ),
+            SeriesKind::Energy,
+        )?;
+        tx.upsert_site_series(
+            &power(2, vec![pt("2026-03-08T01:45:00-07:00", Some(1.5))]),
+            SeriesKind::Power,
+        )
+    });
+    assert_eq!(
+        rows(
+            &store,
+            "SELECT ts_utc, local_time, local_iso, local_date, energy_wh FROM v_seh_energy_15min"
+        ),
+        [
+            "2026-10-25T00:45:00Z 2026-10-25 02:45:00 2026-10-25T02:45:00+02:00 2026-10-25 10",
+            "2026-10-25T01:00:00Z 2026-10-25 02:00:00 2026-10-25T02:00:00+01:00 2026-10-25 NULL"
+        ]
+    );
+    assert_eq!(
+        rows(&store, "SELECT local_iso, power_w FROM v_seh_power_15min"),
+        ["2026-03-08T01:45:00-07:00 1.5"]
+    );
+}
+
+#[test]
+fn today_and_this_month_are_partial() {
+    let mut store = Store::open_in_memory().unwrap();
+    let now = Utc::now();
+    let at = |days: i64| {
+        let t = (now - chrono::Duration::days(days))
+            .with_timezone(&chrono::FixedOffset::east_opt(0).unwrap());
+        pt(
+            &t.format("%Y-%m-%dT%H:%M:00+00:00").to_string(),
+            Some(1000.0),
+        )
+    };
+    write(&mut store, |tx| {
+        tx.upsert_site_series(
+            &energy(1, Resolution::QuarterHour, vec![at(40), at(1), at(0)]),
+            SeriesKind::Energy,
+        )
+    });
+    let day = |days: i64| {
+        (now - chrono::Duration::days(days))
+            .format("%Y-%m-%d")
+            .to_string()
+    };
+    let daily = rows(
+        &store,
+        "SELECT local_date, partial FROM v_seh_daily_energy ORDER BY 1",
+    );
+    assert_eq!(
+        daily,
+        [
+            format!("{} 0", day(40)),
+            format!("{} 0", day(1)),
+            format!("{} 1", day(0))
+        ]
+    );
+    let monthly = rows(
+        &store,
+        "SELECT local_month, partial FROM v_seh_energy_monthly ORDER BY 1",
+    );
+    assert_eq!(monthly.last().unwrap(), &format!("{} 1", &day(0)[..7]));
+    assert!(monthly.first().unwrap().ends_with(" 0"), "{monthly:?}");
 }
 
 #[test]

@@ -20,3 +20,4 @@ mod read_only;
 mod reprocess;
 mod secrets;
 mod variants;
+mod views;

@@ -61,7 +61,8 @@ fn reads_and_backs_up(env: &TestEnv, db: &Path, reference: &Path, site_name: &st
     let out = seh_on(env, db, &["plan"]);
     out.expect(0);
     assert!(
-        out.stdout.contains("next run:") && out.stdout.contains("cadence:"),
+        out.stdout.contains("next run:")
+            && out.stdout.contains("fresh data, per quarter-hour series:"),
         "{out}"
     );
 

@@ -777,7 +777,7 @@ fn full_sync_reaches_back_to_installation() {
         let out = env.seh(&["plan", "--json"]);
         out.expect(0);
         let plan: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
-        if plan["history_calls_remaining"] == 0 {
+        if plan["backfill_calls_remaining"] == 0 {
             break;
         }
         assert!(
