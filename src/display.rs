@@ -13,7 +13,7 @@ pub fn thousands(n: i64) -> String {
         out.push('-');
     }
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -55,6 +55,9 @@ const UNITS: &[&str] = &["h", "min", "day", "days", "kWh", "Wh", "W", "kW", "s",
 /// first starting with `indent` (which counts toward the width). A word longer than the
 /// room is cut.
 pub fn wrap(text: &str, width: usize, indent: &str) -> String {
+    // Leading spaces are the first line's own indent.
+    let lead = &text[..text.len() - text.trim_start().len()];
+    let text = text.trim_start();
     let rest = width.saturating_sub(indent.chars().count()).max(1);
     let narrow = rest.min(width).max(1);
     // A unit stays with its number ("8 h", "12.3 kWh"); words wider than any line are cut
@@ -77,19 +80,20 @@ pub fn wrap(text: &str, width: usize, indent: &str) -> String {
         }
     }
     let mut lines: Vec<String> = Vec::new();
-    let mut line = String::new();
+    let mut line = lead.to_string();
     for word in words {
         let room = if lines.is_empty() { width } else { rest };
         let len = line.chars().count();
-        if !line.is_empty() && len + 1 + word.chars().count() > room {
+        let fresh = line.trim().is_empty();
+        if !fresh && len + 1 + word.chars().count() > room {
             lines.push(std::mem::take(&mut line));
         }
-        if !line.is_empty() {
+        if !line.trim().is_empty() {
             line.push(' ');
         }
         line.push_str(&word);
     }
-    if !line.is_empty() {
+    if !line.trim().is_empty() {
         lines.push(line);
     }
     lines.join(&format!("\n{indent}"))
@@ -135,5 +139,6 @@ mod tests {
         assert_eq!(wrap("", 10, ""), "");
         assert_eq!(wrap("alerts every 8 h", 15, "  "), "alerts every\n  8 h");
         assert_eq!(wrap("took 3 min; ok", 10, ""), "took\n3 min; ok");
+        assert_eq!(wrap("  ! a b c", 6, "    "), "  ! a\n    b\n    c");
     }
 }

@@ -16,4 +16,5 @@ pub mod harvest;
 pub mod logging;
 pub mod model;
 pub mod oauth;
+pub mod status;
 pub mod store;

@@ -65,7 +65,7 @@ pub fn run(args: Args) -> Outcome {
         Command::Init(_) => unreachable!("handled above"),
         Command::Check(_) => check::run(&config),
         Command::Sync(a) => sync::run(&config, &a),
-        Command::Status(a) => status::run(&config, a.json),
+        Command::Status(a) => status::run(&config, a.json, args.verbose > 0),
         Command::Plan(a) => plan::run(&config, &a),
         Command::Reprocess(_) => reprocess::run(&config),
         Command::Backup(a) => backup::run(&config, &a.dest),
@@ -365,6 +365,19 @@ pub fn lock_run(db: &Path) -> Result<RunLock, Fatal> {
             anyhow::anyhow!("cannot lock {}: {e}", path.display()),
         )),
     }
+}
+
+/// Whether a sync or reprocess holds the run lock now. Asks with a shared lock released at
+/// once (a run starting in that instant waits for nothing: it finds the lock free or exits
+/// 3, as with any other reader of the lock); no lock file means no run.
+pub fn run_lock_held(db: &Path) -> bool {
+    let Ok(file) = File::open(lock_path(db)) else {
+        return false;
+    };
+    matches!(
+        file.try_lock_shared(),
+        Err(std::fs::TryLockError::WouldBlock)
+    )
 }
 
 /// The run lock taken shared by a reader of a database it cannot write, so no sync or

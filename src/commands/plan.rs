@@ -107,32 +107,7 @@ pub fn run(config: &Config, args: &PlanArgs) -> Outcome {
         return Ok(Exit::Ok);
     }
     let mut out = String::new();
-    outln!(
-        out,
-        "credits: {} of {} used this cycle ({} kept in reserve), {} left;",
-        thousands(b.used as i64),
-        thousands(b.budget.monthly_credits as i64),
-        thousands(b.budget.reserve as i64),
-        thousands(b.left() as i64),
-    );
-    outln!(
-        out,
-        "  the allowance renews {}",
-        b.next_reset.format("%Y-%m-%d %H:%M UTC")
-    );
-    outln!(
-        out,
-        "{}",
-        wrap(
-            &format!(
-                "budget line: {} credits may be spent by now (the allowance spread evenly \
-                 over the cycle); backfill spends only below it",
-                thousands(b.line() as i64)
-            ),
-            WIDTH,
-            "  "
-        )
-    );
+    out.push_str(&crate::status::text::credits(b));
     if let Some(per_site) = first_run_per_site {
         let fleet_calls = if input.fleet { 1 } else { 0 } + u64::from(input.fleet_alerts);
         outln!(

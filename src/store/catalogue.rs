@@ -276,6 +276,23 @@ pub const DATA_TABLES: [&Table; 11] = [
     &STORAGE_TELEMETRY,
 ];
 
+/// The table each harvest family's rows go to (the family names of `seh_sync_state`);
+/// `details` are the site rows. Fleet families (`sites`, `fleet_alerts`) write the same
+/// tables as their per-site counterparts.
+pub const FAMILY_TABLES: [(&str, &Table); 11] = [
+    ("details", &SITES),
+    ("devices", &DEVICES),
+    ("overview", &OVERVIEW),
+    ("benefits", &BENEFITS),
+    ("alerts", &ALERTS),
+    ("power_flow", &POWER_FLOW),
+    ("energy", &ENERGY),
+    ("power", &POWER),
+    ("inverter_telemetry", &INVERTER_TELEMETRY),
+    ("meter_telemetry", &METER_TELEMETRY),
+    ("storage_telemetry", &STORAGE_TELEMETRY),
+];
+
 /// The tables of seh's own bookkeeping (archive, cursors, ledger, runs, change counter):
 /// never derived from responses, never cleared by `reprocess`.
 pub const BOOKKEEPING_TABLES: [&str; 5] = [

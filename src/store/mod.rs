@@ -27,6 +27,7 @@ mod read;
 mod read_only;
 mod series;
 mod state;
+mod summary;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -43,6 +44,7 @@ pub use read::{fleet_listing_extra, SiteRow};
 pub use read_only::ReadOnlyAccess;
 pub use series::SeriesKind;
 pub use state::{SyncState, FLEET_SITE_ID};
+pub use summary::{DayEnergy, StoredRows};
 
 /// How long a statement waits for another connection's lock before failing with
 /// [`Error::Locked`].

@@ -71,8 +71,11 @@ fn quarter_hour_views_carry_the_sites_local_time() {
     }
 }
 
-/// `(view, table, [(metric, column)])` for the three device families.
-const WIDE: &[(&str, &str, &[(&str, &str)])] = &[
+/// `(metric, column)` pairs of a wide view.
+type Columns = &'static [(&'static str, &'static str)];
+
+/// `(view, table, columns)` for the three device families.
+const WIDE: &[(&str, &str, Columns)] = &[
     (
         "v_seh_inverter_15min",
         "seh_inverter_telemetry",
