@@ -35,10 +35,11 @@ pub fn credits(b: &BudgetView) -> String {
     line(
         &mut out,
         &format!(
-            "credits: {} of {} used this cycle ({} kept in reserve), {} left; the \
-             allowance renews {}",
+            "credits: {} of {} used this cycle (since {}), {} kept in reserve, {} left; \
+             the allowance renews {}",
             thousands(b.used as i64),
             thousands(b.budget.monthly_credits as i64),
+            b.cycle_start.format("%Y-%m-%d"),
             thousands(b.budget.reserve as i64),
             thousands(b.left() as i64),
             utc(&b.next_reset)

@@ -21,7 +21,15 @@ fn an_unknown_config_key_is_named_with_its_file() {
         out.stderr.contains(&env.config.display().to_string()),
         "names the file\n{out}"
     );
-    assert_eq!(error_lines(&out).len(), 1, "one line\n{out}");
+    // One line names file, line, column and key; the excerpt with a caret follows.
+    let lines = error_lines(&out);
+    assert!(
+        lines[0].starts_with("seh: ") && lines[0].contains("initial_dayz"),
+        "{out}"
+    );
+    assert_eq!(lines.len(), 4, "{out}");
+    assert!(lines[1..].iter().all(|l| l.contains(" |")), "{out}");
+    assert!(lines[2].contains("initial_dayz = 3") && lines[3].contains('^'), "{out}");
     assert!(
         !env.db.exists(),
         "a config error must not create the database"
@@ -212,7 +220,12 @@ fn status_json_parses_and_lists_families() {
     let v: serde_json::Value =
         serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}\n{out}"));
     let fams = v["families"].as_array().expect("families");
-    let state_rows = count(&env.conn(), "seh_sync_state");
+    // The store's own bookkeeping (window limits, credit block, clock) is not a family.
+    let state_rows = count_where(
+        &env.conn(),
+        "seh_sync_state",
+        "family NOT IN ('window_limit', 'budget', 'clock')",
+    );
     assert_eq!(fams.len() as i64, state_rows, "{out}");
     for f in [
         "energy",

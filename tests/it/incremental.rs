@@ -282,7 +282,7 @@ fn a_site_that_leaves_the_keys_account_is_named_on_every_run_and_in_status() {
     status.expect(0);
     assert!(
         status.stdout.contains(&format!(
-            "site {DENVER} (Cedar Ridge Denver) is not in the Fleet key's site list"
+            "Cedar Ridge Denver ({DENVER}), America/Denver\n  not in the Fleet key's site list"
         )),
         "{status}"
     );
