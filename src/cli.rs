@@ -89,17 +89,20 @@ pub struct SyncArgs {
     pub full: bool,
 }
 
-/// Per site and family: covered range, last success, last error, rows, calls and credits.
+/// Per site: energy today, yesterday, the last 7 days and lifetime; what is stored (in the
+/// site's local dates) and what fails; credits this cycle. `-v` adds every family's range,
+/// rows and last success, and the rows per table.
 #[derive(FromArgs, Debug)]
 #[argh(subcommand, name = "status")]
 pub struct StatusArgs {
-    /// print JSON instead of a table
+    /// print JSON (every fact, UTC and local ranges) instead of text
     #[argh(switch)]
     pub json: bool,
 }
 
-/// What the next sync will fetch and cost, the cadence per family, credits used and left
-/// this cycle, and when quarter-hour history will be complete. Makes no API call.
+/// What the next sync will fetch and cost (fresh, history, backfill, slow), how often fresh
+/// data comes, credits used and left this cycle, and when the backfill will be done. Makes
+/// no API call.
 #[derive(FromArgs, Debug)]
 #[argh(subcommand, name = "plan")]
 pub struct PlanArgs {

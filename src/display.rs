@@ -99,6 +99,38 @@ pub fn wrap(text: &str, width: usize, indent: &str) -> String {
     lines.join(&format!("\n{indent}"))
 }
 
+/// Help text (argh's, which puts each doc comment on one line) fitted to [`WIDTH`]: a long
+/// line is wrapped, its continuation aligned under the description when the line is a
+/// `  name   description` entry, else under its own first word.
+pub fn fit_help(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 64);
+    for line in text.lines() {
+        if line.chars().count() <= WIDTH {
+            out.push_str(line);
+        } else {
+            let lead = line.len() - line.trim_start().len();
+            // A gap of two or more spaces after the first word starts a description.
+            let body = &line[lead..];
+            let column = body
+                .find("  ")
+                .and_then(|gap| {
+                    let rest = &body[gap..];
+                    let desc = rest.len() - rest.trim_start().len();
+                    (gap + desc < WIDTH / 2).then_some(lead + gap + desc)
+                })
+                .unwrap_or(lead);
+            // The name and the gap stay as they are; the description is wrapped.
+            let (name, description) = line.split_at(column);
+            let indent = " ".repeat(column);
+            let wrapped = wrap(&format!("{indent}{description}"), WIDTH, &indent);
+            out.push_str(name);
+            out.push_str(&wrapped[column..]);
+        }
+        out.push('\n');
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,6 +156,18 @@ mod tests {
         assert_eq!(sparkline(&[Some(0.0), Some(5.0), Some(10.0), None]), "▁▅█ ");
         assert_eq!(sparkline(&[Some(0.0), Some(0.0)]), "▁▁");
         assert_eq!(sparkline(&[]), "");
+    }
+
+    #[test]
+    fn help_lines_wrap_under_their_description() {
+        let help = "Options:\n  --config          configuration file (default: search $SEH_CONFIG, ./seh.toml, ~/.config/seh, /etc/seh)\nshort\n";
+        let fitted = fit_help(help);
+        assert_eq!(
+            fitted,
+            "Options:\n  --config          configuration file (default: search $SEH_CONFIG, ./seh.toml,\n                    ~/.config/seh, /etc/seh)\nshort\n"
+        );
+        let long = format!("{} end", "word ".repeat(30));
+        assert!(fit_help(&long).lines().all(|l| l.chars().count() <= WIDTH));
     }
 
     #[test]

@@ -22,7 +22,7 @@ fn main() -> ExitCode {
                 if early.output.starts_with("Usage: seh [") {
                     help += &format!("\n{}\n\n{}\n", seh::exit::TABLE, seh::cli::PACKAGE_HELP);
                 }
-                seh::commands::print_out(&help);
+                seh::commands::print_out(&seh::display::fit_help(&help));
                 ExitCode::SUCCESS
             } else {
                 eprintln!("{}", early.output.trim_end());

@@ -29,7 +29,10 @@ fn an_unknown_config_key_is_named_with_its_file() {
     );
     assert_eq!(lines.len(), 4, "{out}");
     assert!(lines[1..].iter().all(|l| l.contains(" |")), "{out}");
-    assert!(lines[2].contains("initial_dayz = 3") && lines[3].contains('^'), "{out}");
+    assert!(
+        lines[2].contains("initial_dayz = 3") && lines[3].contains('^'),
+        "{out}"
+    );
     assert!(
         !env.db.exists(),
         "a config error must not create the database"

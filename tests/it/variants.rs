@@ -29,7 +29,9 @@ fn a_site_without_a_time_zone_is_named_and_harvested_once_one_is_configured() {
     let status = env.seh(&["status"]);
     status.expect(0);
     assert!(
-        status.stdout.contains(&format!("({BERLIN}), time zone unknown"))
+        status
+            .stdout
+            .contains(&format!("({BERLIN}), time zone unknown"))
             && status.stdout.contains("[sites] timezone"),
         "{status}"
     );
