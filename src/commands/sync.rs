@@ -6,6 +6,7 @@ use crate::api::CallRecord;
 use crate::cli::SyncArgs;
 use crate::clock;
 use crate::config::{AlertSource, Config};
+use crate::display::thousands;
 use crate::exit::Exit;
 use crate::harvest::{Family, Harvester, Settings};
 use crate::model::Resolution;
@@ -103,8 +104,10 @@ pub fn run(config: &Config, args: &SyncArgs) -> Outcome {
     let started_at =
         finished_at - Duration::milliseconds((secs * 1000.0 * client.time_scale()).round() as i64);
     let summary = format!(
-        "sync: {calls} calls, {credits} credits, {} rows in {secs:.1} s; {} failed, exit {}",
-        report.rows,
+        "sync: {} calls, {} credits, {} rows in {secs:.1} s; {} failed, exit {}",
+        thousands(calls),
+        thousands(credits),
+        thousands(report.rows as i64),
         report.failures(),
         exit.code()
     );

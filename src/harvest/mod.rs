@@ -311,7 +311,7 @@ impl<'a> Harvester<'a> {
                 plan.tasks.iter().filter(|t| t.priority() == Priority::Cheap).count(),
                 plan.tasks.iter().filter(|t| t.priority() == Priority::Deep).count(),
                 plan.tasks.iter().filter(|t| t.priority() == Priority::Slow).count(),
-                input.budget.left(),
+                crate::display::thousands(input.budget.left() as i64),
                 plan.cadence.values().next().map_or("-".to_string(), |c| clock::human(*c)),
             );
             for note in &plan.notes {

@@ -62,8 +62,12 @@ pub(crate) fn check_version(conn: &Connection) -> Result<i64, Error> {
 /// Applies every migration the database has not seen yet.
 pub(crate) fn migrate(conn: &mut Connection) -> Result<(), Error> {
     // Cheap exit for the common case, without taking the write lock.
-    if check_version(conn)? == KNOWN_VERSION {
+    let before = check_version(conn)?;
+    if before == KNOWN_VERSION {
         return Ok(());
+    }
+    if before == 0 {
+        log::info!("creating the database tables (schema version {KNOWN_VERSION})");
     }
     for (index, migration) in MIGRATIONS.iter().enumerate() {
         let version = index as i64 + 1;
@@ -78,7 +82,12 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<(), Error> {
         tx.pragma_update(None, "user_version", version)
             .ctx("set schema version")?;
         tx.commit().ctx("commit migration")?;
-        log::info!("applied database migration {}", migration.name);
+        // A new database is news once; an upgrade names each step.
+        if before == 0 {
+            log::debug!("applied database migration {}", migration.name);
+        } else {
+            log::info!("applied database migration {}", migration.name);
+        }
     }
     Ok(())
 }
