@@ -169,11 +169,30 @@ pub fn gather(
             .is_none_or(crate::harvest::is_active);
         let today = tz.map(|tz| now.with_timezone(&tz).date_naive());
         let (mut today_energy, mut yesterday, mut week) = (None, None, Vec::new());
-        if let Some(today) = today {
+        if let (Some(today), Some(tz)) = (today, tz) {
             let first = today - Duration::days(WEEK_DAYS);
             let days = store.daily_energy(row.site_id, first, today)?;
             let on = |d: NaiveDate| days.iter().find(|e| e.date == d);
-            today_energy = on(today).cloned();
+            // Today is running on the server's clock, whatever the database host's clock
+            // (which `v_seh_daily_energy.partial` follows) says; a day whose quarter-hours
+            // are all still empty (before sunrise) has produced nothing yet.
+            let started = families.iter().any(|f| {
+                f.state.family == "energy"
+                    && f.state.resolution == Some(Resolution::QuarterHour)
+                    && f.state
+                        .covered_to
+                        .is_some_and(|t| t.with_timezone(&tz).date_naive() >= today)
+            });
+            today_energy = on(today)
+                .map(|e| DayEnergy {
+                    partial: true,
+                    ..e.clone()
+                })
+                .or(started.then_some(DayEnergy {
+                    date: today,
+                    kwh: 0.0,
+                    partial: true,
+                }));
             yesterday = on(today - Duration::days(1)).map(|e| e.kwh);
             week = (1..=WEEK_DAYS)
                 .rev()
