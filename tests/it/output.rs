@@ -154,3 +154,33 @@ fn every_help_fits_80_columns() {
         fits(&format!("seh {}", args.join(" ")), &out.stdout);
     }
 }
+
+#[test]
+fn status_says_a_sync_is_running_and_later_that_it_was_killed() {
+    let env = TestEnv::new();
+    // Every answer takes a while, so the first sync (hundreds of calls) is still running
+    // while status looks.
+    env.add_fault("*=slow:300");
+    let mut child = env.spawn(&["sync"]);
+    let mut seen = None;
+    for _ in 0..200 {
+        // Until the sync has created the database, status exits 4.
+        let out = env.seh(&["status"]);
+        if out.stdout.contains("a sync is running (since ") {
+            seen = Some(out);
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let seen = seen.expect("status never said that a sync is running");
+    assert!(!seen.stdout.contains("stopped before"), "{seen}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let out = env.seh(&["status"]);
+    let text = out.stdout.replace("\n  ", " ");
+    assert!(
+        text.contains("and stopped before it finished (killed, or the power went)"),
+        "{out}"
+    );
+    assert!(!out.stdout.contains("is running"), "{out}");
+}
