@@ -49,26 +49,28 @@ pub fn run(config: &Config, args: &PlanArgs) -> Outcome {
     let first_run_per_site =
         (!sites_known).then(|| crate::harvest::planner::first_run_per_site(&input));
     let by = |p: Priority| plan.tasks.iter().filter(|t| t.priority() == p).count();
-    let describe = |t: &Task| match t {
-        Task::Window {
-            site,
-            family,
-            res,
-            window,
-            priority,
-        } => format!(
-            "{site} {} {} {}..{} ({:?})",
-            family.name(),
-            res.as_str(),
-            store::fmt_ts(&window.from),
-            store::fmt_ts(&window.to),
-            priority
-        ),
-        Task::Total { site, .. } => format!("{site} energy TOTAL"),
-        Task::Overview { site, day } => format!("{site} overview {day}"),
-        Task::Site { site, family, .. } => format!("{site} {}", family.name()),
-        Task::FleetAlerts => "fleet alerts".into(),
-        Task::SiteList => "site list".into(),
+    let describe = |t: &Task| {
+        let what = match t {
+            Task::Window {
+                site,
+                family,
+                res,
+                window,
+                ..
+            } => format!(
+                "{site} {} {} {}..{}",
+                family.name(),
+                res.as_str(),
+                store::fmt_ts(&window.from),
+                store::fmt_ts(&window.to),
+            ),
+            Task::Total { site, .. } => format!("{site} energy TOTAL"),
+            Task::Overview { site, day } => format!("{site} overview {day}"),
+            Task::Site { site, family, .. } => format!("{site} {}", family.name()),
+            Task::FleetAlerts => "fleet alerts".into(),
+            Task::SiteList => "site list".into(),
+        };
+        format!("{what} ({})", t.priority().name())
     };
     if args.json {
         let doc = json!({
@@ -130,15 +132,7 @@ pub fn run(config: &Config, args: &PlanArgs) -> Outcome {
         print_out(&out);
         return Ok(Exit::Ok);
     }
-    outln!(
-        out,
-        "next run: {} calls ({} fresh, {} history, {} backfill, {} slow)",
-        plan.cost(),
-        by(Priority::Fresh),
-        by(Priority::Cheap),
-        by(Priority::Deep),
-        by(Priority::Slow)
-    );
+    outln!(out, "next run: {}", plan.calls_by_kind());
     if !plan.cadence.is_empty() {
         outln!(out, "fresh data, per quarter-hour series:");
     }

@@ -22,7 +22,7 @@ pub mod report;
 mod tasks;
 pub mod windows;
 
-use planner::{Plan, PlanInput, Priority};
+use planner::{Plan, PlanInput};
 
 use crate::api::{self, Client, Fetched};
 use crate::budget::{Budget, BudgetView};
@@ -304,15 +304,14 @@ impl<'a> Harvester<'a> {
             // One line per plan, in the words of `seh plan` and the README: fresh, history,
             // backfill, slow.
             log::info!(
-                "{}: {} calls ({} fresh, {} history, {} backfill, {} slow); {} credits left this cycle; fresh data every {}",
+                "{}: {}; {} credits left this cycle; fresh data every {}",
                 if round == 0 { "plan" } else { "plan again" },
-                plan.cost(),
-                plan.tasks.iter().filter(|t| t.priority() == Priority::Fresh).count(),
-                plan.tasks.iter().filter(|t| t.priority() == Priority::Cheap).count(),
-                plan.tasks.iter().filter(|t| t.priority() == Priority::Deep).count(),
-                plan.tasks.iter().filter(|t| t.priority() == Priority::Slow).count(),
+                plan.calls_by_kind(),
                 crate::display::thousands(input.budget.left() as i64),
-                plan.cadence.values().next().map_or("-".to_string(), |c| clock::human(*c)),
+                plan.cadence
+                    .values()
+                    .next()
+                    .map_or("-".to_string(), |c| clock::human(*c)),
             );
             for note in &plan.notes {
                 log::info!("note: {note}");

@@ -91,6 +91,19 @@ pub enum Priority {
     Slow = 4,
 }
 
+impl Priority {
+    /// The one word users read for this kind of call, in `plan`, the sync's log, `status`
+    /// and the README.
+    pub fn name(self) -> &'static str {
+        match self {
+            Priority::Fresh => "fresh",
+            Priority::Cheap => "history",
+            Priority::Deep => "backfill",
+            Priority::Slow => "slow",
+        }
+    }
+}
+
 /// One call (or one paged call) to make.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Task {
@@ -158,6 +171,28 @@ pub struct Plan {
 impl Plan {
     pub(crate) fn cost(&self) -> u64 {
         self.tasks.len() as u64
+    }
+
+    /// `539 calls (171 fresh, 343 history, 0 backfill, 25 slow)`: the plan in the words
+    /// the sync's log and `seh plan` share.
+    pub fn calls_by_kind(&self) -> String {
+        let kinds: Vec<String> = [
+            Priority::Fresh,
+            Priority::Cheap,
+            Priority::Deep,
+            Priority::Slow,
+        ]
+        .into_iter()
+        .map(|p| {
+            let n = self.tasks.iter().filter(|t| t.priority() == p).count();
+            format!("{} {}", crate::display::thousands(n as i64), p.name())
+        })
+        .collect();
+        format!(
+            "{} calls ({})",
+            crate::display::thousands(self.cost() as i64),
+            kinds.join(", ")
+        )
     }
 }
 
