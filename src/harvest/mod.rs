@@ -17,6 +17,7 @@ pub mod errors;
 pub mod family;
 pub mod grants;
 mod plan_input;
+pub mod plan_model;
 pub mod planner;
 pub mod report;
 mod tasks;
