@@ -8,6 +8,7 @@ pub mod time;
 pub mod app;
 pub mod clock;
 pub mod faults;
+pub mod fleet;
 pub mod http;
 pub mod oauth;
 pub mod ratelimit;

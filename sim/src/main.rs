@@ -33,6 +33,10 @@ struct Args {
     /// TOML scenario describing sites and devices (default: the built-in fleet)
     #[argh(option)]
     scenario: Option<String>,
+    /// serve N generated sites instead (varied zones, ages, meters and batteries; made from
+    /// --seed, so the same N and seed give the same fleet)
+    #[argh(option)]
+    fleet: Option<usize>,
     /// virtual clock start, RFC 3339 (default: the real time now)
     #[argh(option)]
     now: Option<String>,
@@ -148,6 +152,12 @@ fn options(a: Args) -> Result<(SimOptions, String), String> {
     if let Some(path) = &a.scenario {
         let text = std::fs::read_to_string(path).map_err(|e| format!("--scenario {path}: {e}"))?;
         o.scenario = Scenario::from_toml(&text).map_err(|e| format!("{path}: {e}"))?;
+    }
+    match (a.fleet, &a.scenario) {
+        (Some(_), Some(_)) => return Err("--fleet and --scenario exclude each other".into()),
+        (Some(0), None) => return Err("--fleet needs at least one site".into()),
+        (Some(n), None) => o.scenario = Scenario::generated(n, a.seed),
+        (None, _) => {}
     }
     o.windows = WindowLimits::profile(Profile::parse(&a.limits)?);
     for w in &a.window {

@@ -175,7 +175,8 @@ fn pace_cheap(input: &PlanInput, cost: u64, notes: &mut Vec<String>) -> CheapPac
 
 /// Quarter-hour history still to fetch.
 struct Deep {
-    /// Backfill windows of the started series, newest first across all series.
+    /// The newest backfill windows across all started series, newest first: as many as
+    /// one run could pay for, never the whole history.
     tasks: Vec<Task>,
     /// Windows still needed back to installation, including the whole life of the series
     /// that have not started yet.
@@ -184,11 +185,14 @@ struct Deep {
 
 /// Decides the deep-history candidates: quarter-hour backfill windows of every started
 /// series back to installation, interleaved newest first so every site and family
-/// advances together. How many run now is `deep_now`'s decision.
+/// advances together. Only the windows a run could pay for are made (a k-way merge of
+/// each series' windows, newest first); the rest are counted. How many run now is
+/// `deep_now`'s decision.
 fn deep_history(input: &PlanInput) -> Deep {
     let qh = Resolution::QuarterHour;
-    let mut tasks = Vec::new();
-    let mut unstarted = 0;
+    let cap = input.max_deep_per_run.min(input.budget.left()) as usize;
+    let mut series = Vec::new();
+    let mut estimate = 0;
     for s in &input.sites {
         for f in &s.series {
             let c = cursor(s, *f, qh);
@@ -196,30 +200,42 @@ fn deep_history(input: &PlanInput) -> Deep {
                 // Freshness starts the series and history follows from there; until then
                 // its whole life counts toward the estimate.
                 if let Some(inst) = s.install {
-                    unstarted += ceil_div(
+                    estimate += ceil_div(
                         (input.now - inst).num_seconds(),
                         span(input, qh).num_seconds(),
                     );
                 }
                 continue;
             }
-            let si = series_input(input, s, qh, &c, true);
-            for w in windows::series_windows(&si)
-                .into_iter()
-                .filter(|w| w.backfill)
-            {
-                tasks.push(Task::Window {
-                    site: s.id,
-                    family: *f,
-                    res: qh,
-                    window: w,
-                    priority: Priority::Deep,
-                });
-            }
+            let back = windows::Backfill::of(&series_input(input, s, qh, &c, true));
+            estimate += back.remaining();
+            series.push((s.id, *f, back));
         }
     }
-    let estimate = tasks.len() as u64 + unstarted;
-    tasks.sort_by_key(|t| std::cmp::Reverse(window_end(t)));
+    // Newest end first; among equal ends, the series planned first.
+    let mut heap = std::collections::BinaryHeap::new();
+    for (k, (_, _, back)) in series.iter_mut().enumerate() {
+        if let Some(w) = back.next() {
+            heap.push((w.to, std::cmp::Reverse(k), w));
+        }
+    }
+    let mut tasks = Vec::with_capacity(cap.min(estimate as usize));
+    while tasks.len() < cap {
+        let Some((_, std::cmp::Reverse(k), window)) = heap.pop() else {
+            break;
+        };
+        let (site, family, back) = &mut series[k];
+        tasks.push(Task::Window {
+            site: *site,
+            family: *family,
+            res: qh,
+            window,
+            priority: Priority::Deep,
+        });
+        if let Some(w) = back.next() {
+            heap.push((w.to, std::cmp::Reverse(k), w));
+        }
+    }
     Deep { tasks, estimate }
 }
 

@@ -34,7 +34,7 @@ pub(crate) struct SeriesInput {
 }
 
 /// A planned request window and whether it extends the cursor forward or backward.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Window {
     pub from: DateTime<Utc>,
     pub to: DateTime<Utc>,
@@ -95,6 +95,93 @@ pub(crate) fn series_windows(i: &SeriesInput) -> Vec<Window> {
         }
     }
     out
+}
+
+/// The backfill windows of a series newest first, as [`series_windows`] plans them, made
+/// one at a time: a fleet's quarter-hour history is millions of windows, and a run pays
+/// for a few hundred. Quarter-hour windows of a whole number of quarter-hours are computed
+/// from their index; any other series is planned whole (they are few and short).
+pub(crate) struct Backfill {
+    kind: BackfillKind,
+}
+
+enum BackfillKind {
+    /// Windows `[lo + k·span, min(lo + (k+1)·span, cf))` for `k` from `next` down to 0.
+    Arithmetic {
+        lo: DateTime<Utc>,
+        cf: DateTime<Utc>,
+        span: Duration,
+        /// Windows not yet handed out; the next is number `left - 1`.
+        left: u64,
+    },
+    Listed(std::vec::IntoIter<Window>),
+}
+
+impl Backfill {
+    pub(crate) fn of(i: &SeriesInput) -> Backfill {
+        let quarter = Duration::minutes(15);
+        let aligned = i.resolution == Resolution::QuarterHour
+            && i.max_span >= quarter
+            && i.max_span.num_seconds() % quarter.num_seconds() == 0;
+        match (aligned && i.full, i.covered_from, i.install) {
+            (true, Some(cf), Some(inst)) => {
+                let lo = t::start_of_bucket(inst, i.resolution, i.tz);
+                let left = if lo < cf {
+                    let span = i.max_span.num_seconds();
+                    ((cf - lo).num_seconds() + span - 1) as u64 / span as u64
+                } else {
+                    0
+                };
+                Backfill {
+                    kind: BackfillKind::Arithmetic {
+                        lo,
+                        cf,
+                        span: i.max_span,
+                        left,
+                    },
+                }
+            }
+            _ => {
+                let back: Vec<Window> = series_windows(i)
+                    .into_iter()
+                    .filter(|w| w.backfill)
+                    .collect();
+                Backfill {
+                    kind: BackfillKind::Listed(back.into_iter()),
+                }
+            }
+        }
+    }
+
+    /// Windows not yet handed out.
+    pub(crate) fn remaining(&self) -> u64 {
+        match &self.kind {
+            BackfillKind::Arithmetic { left, .. } => *left,
+            BackfillKind::Listed(it) => it.len() as u64,
+        }
+    }
+}
+
+impl Iterator for Backfill {
+    type Item = Window;
+
+    fn next(&mut self) -> Option<Window> {
+        match &mut self.kind {
+            BackfillKind::Arithmetic { lo, cf, span, left } => {
+                if *left == 0 {
+                    return None;
+                }
+                *left -= 1;
+                let from = *lo + *span * i32::try_from(*left).unwrap_or(i32::MAX);
+                Some(Window {
+                    from,
+                    to: (from + *span).min(*cf),
+                    backfill: true,
+                })
+            }
+            BackfillKind::Listed(it) => it.next(),
+        }
+    }
 }
 
 /// The cursor after `w` was fetched and stored.
@@ -207,6 +294,52 @@ mod tests {
         }
         for w in ws {
             assert!(w.to - w.from <= max && w.from < w.to);
+        }
+    }
+
+    #[test]
+    fn backfill_made_one_at_a_time_equals_the_whole_plan() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 26, 12, 7, 0).unwrap();
+        let zones = [
+            "Europe/Berlin",
+            "Australia/Sydney",
+            "Asia/Kathmandu",
+            "America/Denver",
+        ];
+        for zone in zones {
+            for (install, span_min, cf_days) in [
+                ((2024, 3, 31, 1, 0), 12 * 60, 3),
+                ((2025, 10, 26, 0, 30), 60, 10),
+                ((2026, 11, 20, 7, 45), 7 * 24 * 60, 1),
+                ((2026, 11, 25, 0, 0), 12 * 60, 1),
+                // Not a whole number of quarter-hours: planned whole.
+                ((2026, 1, 1, 0, 0), 50, 30),
+            ] {
+                let (y, mo, d, h, mi) = install;
+                let mut i = input(now);
+                i.tz = zone.parse().unwrap();
+                i.install = Some(Utc.with_ymd_and_hms(y, mo, d, h, mi, 0).unwrap());
+                i.full = true;
+                i.max_span = Duration::minutes(span_min);
+                let cf = t::start_of_bucket(
+                    now - Duration::days(cf_days),
+                    Resolution::QuarterHour,
+                    i.tz,
+                );
+                i.covered_from = Some(cf);
+                i.covered_to = Some(cf + Duration::days(1));
+                let whole: Vec<Window> = series_windows(&i)
+                    .into_iter()
+                    .filter(|w| w.backfill)
+                    .collect();
+                let lazy = Backfill::of(&i);
+                assert_eq!(lazy.remaining(), whole.len() as u64, "{zone} {install:?}");
+                assert_eq!(
+                    lazy.collect::<Vec<_>>(),
+                    whole,
+                    "{zone} {install:?} {span_min}"
+                );
+            }
         }
     }
 
