@@ -605,13 +605,6 @@ fn due(input: &PlanInput, last: Option<DateTime<Utc>>, every: Duration) -> bool 
     input.full || last.is_none_or(|l| l > now || now - l + Duration::minutes(2) >= every)
 }
 
-fn window_end(t: &Task) -> DateTime<Utc> {
-    match t {
-        Task::Window { window, .. } => window.to,
-        _ => DateTime::<Utc>::MIN_UTC,
-    }
-}
-
 /// The forward windows of series `(family, res)` of site `s` as tasks of `priority`.
 fn forward(
     input: &PlanInput,
