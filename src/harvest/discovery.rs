@@ -7,6 +7,10 @@
 use super::report::{ApiErrorKind, FailureKind};
 use super::*;
 
+/// Calls a run may always spend on sites not read yet (their details and devices), however
+/// early in the cycle: 25 sites.
+pub const DISCOVERY_MIN_CALLS: u64 = 50;
+
 impl Harvester<'_> {
     /// Sites to harvest and their facts. The site list is read when none is known (later
     /// it is a slow task of the plan); details and devices of a site are read when missing,
@@ -88,17 +92,37 @@ impl Harvester<'_> {
         }
         ids.retain(|id| self.wants_site(*id));
         ids.sort_unstable();
+        let n_sites = ids.len();
+        // A site not read yet costs its details and devices before anything else. A large
+        // fleet is read over several runs, so that one run never spends the cycle on it:
+        // at most half of what may be spent by now (below the budget line), at least
+        // DISCOVERY_MIN_CALLS, never more than is left.
+        let view =
+            Self::budget_view(self.store, self.settings.budget, self.now()).map_err(Self::db)?;
+        let mut allowance = (view.below_line() / 2)
+            .max(DISCOVERY_MIN_CALLS)
+            .min(view.left());
+        let mut deferred = 0usize;
         let mut left_out = Vec::new();
         for id in ids {
+            let mut missing = Vec::new();
             for fam in [Family::Details, Family::Devices] {
                 if self.state(id, fam, None)?.last_success.is_none() {
-                    if !self.wants(fam) {
+                    if self.wants(fam) {
+                        missing.push(fam);
+                    } else {
                         left_out.push((id, fam));
-                        continue;
                     }
-                    self.check_stop()?;
-                    self.unwindowed(id, fam)?;
                 }
+            }
+            if missing.len() as u64 > allowance {
+                deferred += 1;
+                continue;
+            }
+            allowance -= missing.len() as u64;
+            for fam in missing {
+                self.check_stop()?;
+                self.unwindowed(id, fam)?;
             }
             let facts = self.read_facts(id)?;
             self.note_unknown_status(&facts);
@@ -122,6 +146,13 @@ impl Harvester<'_> {
                     .error(id, Some(Family::Details), FailureKind::NoTimezone, msg);
             }
             self.facts.insert(id, facts);
+        }
+        if deferred > 0 {
+            log::info!(
+                "{deferred} of {n_sites} sites not read yet: a run spends at most half of the \
+                 credits below the budget line (at least {DISCOVERY_MIN_CALLS}) on new sites; \
+                 the next runs go on"
+            );
         }
         if !left_out.is_empty() {
             let names: BTreeSet<&str> = left_out.iter().map(|(_, f)| f.name()).collect();
