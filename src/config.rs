@@ -113,6 +113,9 @@ struct FileSites {
     include: Vec<i64>,
     #[serde(default)]
     exclude: Vec<i64>,
+    /// Sites whose fresh data comes first when the budget cannot keep every series fresh.
+    #[serde(default)]
+    priority: Vec<i64>,
     /// Site id → IANA zone, for sites whose zone the API does not send.
     #[serde(default)]
     timezone: std::collections::BTreeMap<String, String>,
@@ -188,6 +191,8 @@ pub struct Config {
     pub database: PathBuf,
     pub include: Vec<i64>,
     pub exclude: Vec<i64>,
+    /// `[sites] priority`: served first when the budget is short.
+    pub priority: Vec<i64>,
     /// `[sites] timezone`: the zone of sites the API gives none for.
     pub timezones: Vec<(i64, chrono_tz::Tz)>,
     pub initial_days: u32,
@@ -508,6 +513,7 @@ fn build(file: FileConfig, source: Option<PathBuf>, env: &Env) -> Result<Config,
         database,
         include: file.sites.include,
         exclude: file.sites.exclude,
+        priority: file.sites.priority,
         timezones,
         initial_days: file.sync.initial_days.unwrap_or(7).max(1),
         settle_hours: file.sync.settle_hours.unwrap_or(1),

@@ -101,6 +101,7 @@ pub fn run(config: &Config, args: &PlanArgs) -> Outcome {
             "backfill_calls_remaining": plan.deep_remaining,
             "backfill_complete_by": plan.deep_completion.map(|t| store::fmt_ts(&t)),
             "notes": plan.notes,
+            "lagging_sites": plan.lagging.iter().map(|(site, lag)| json!({"site_id": site, "lag_minutes": lag.num_minutes()})).collect::<Vec<_>>(),
         });
         print_out(&format!(
             "{}\n",
@@ -180,6 +181,30 @@ pub fn run(config: &Config, args: &PlanArgs) -> Outcome {
             "backfill: {} calls of quarter-hour history to go, never at this budget",
             thousands(plan.deep_remaining as i64)
         ),
+    }
+    if !plan.lagging.is_empty() {
+        let worst: Vec<String> = plan
+            .lagging
+            .iter()
+            .take(5)
+            .map(|(site, lag)| format!("{site} by {}", human(*lag)))
+            .collect();
+        outln!(
+            out,
+            "{}",
+            wrap(
+                &format!(
+                    "lagging: {} sites have quarter-hours older than their cadence allows; \
+                     most behind: {}{}. The longest waiting come first in each run \
+                     ([sites] priority puts chosen sites before them).",
+                    thousands(plan.lagging.len() as i64),
+                    worst.join(", "),
+                    if plan.lagging.len() > 5 { ", …" } else { "" }
+                ),
+                WIDTH,
+                "  "
+            )
+        );
     }
     for n in &plan.notes {
         outln!(out, "{}", wrap(&format!("note: {n}"), WIDTH, "  "));

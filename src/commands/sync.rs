@@ -204,6 +204,7 @@ pub(super) fn settings(config: &Config, args: &SyncArgs) -> Result<Settings, Fat
         only,
         sites,
         include: config.include.clone(),
+        priority: config.priority.clone(),
         exclude: config.exclude.clone(),
         timezones: config.timezones.iter().copied().collect(),
         initial_days: config.initial_days,

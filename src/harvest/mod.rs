@@ -52,6 +52,8 @@ pub struct Settings {
     /// `None`: every site the credential sees (after include/exclude).
     pub sites: Option<Vec<SiteId>>,
     pub include: Vec<SiteId>,
+    /// `[sites] priority`: their fresh data comes first when the budget is short.
+    pub priority: Vec<SiteId>,
     pub exclude: Vec<SiteId>,
     /// `[sites] timezone`: zones for sites the API sends none for.
     pub timezones: BTreeMap<SiteId, Tz>,

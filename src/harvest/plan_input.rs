@@ -121,6 +121,7 @@ impl Harvester<'_> {
             sites,
             max_span,
             pinned: self.settings.pinned.clone(),
+            priority: self.settings.priority.clone(),
             alerts_every: self.settings.alerts_every,
             fleet_alerts: fleet_alerts && self.wants(Family::FleetAlerts),
             fleet_alerts_last: if fleet_alerts && !self.wants(Family::FleetAlerts) {

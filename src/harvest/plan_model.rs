@@ -56,6 +56,8 @@ pub struct PlanInput {
     pub max_span: BTreeMap<Resolution, Duration>,
     /// Freshness cadence pinned per family by the user.
     pub pinned: BTreeMap<Family, Duration>,
+    /// Sites served first when the budget cannot keep every series fresh.
+    pub priority: Vec<SiteId>,
     /// Alerts cadence pinned by the user.
     pub alerts_every: Option<Duration>,
     /// One fleet `/alerts` call instead of one per site (Fleet key).
@@ -150,6 +152,9 @@ pub struct Plan {
     /// Quarter-hour windows still needed back to installation, and when they will be done.
     pub deep_remaining: u64,
     pub deep_completion: Option<DateTime<Utc>>,
+    /// Series whose newest data is older than their cadence allows, by site: the longest
+    /// lag of each such site, longest first.
+    pub lagging: Vec<(SiteId, Duration)>,
     /// Things the user should know (tight budget, stretched cadences).
     pub notes: Vec<String>,
 }

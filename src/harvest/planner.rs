@@ -18,7 +18,7 @@
 use super::windows::{self, SeriesInput, Window};
 use super::Family;
 use crate::api::time as t;
-use crate::model::Resolution;
+use crate::model::{Resolution, SiteId};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use chrono_tz::Tz;
 use std::collections::BTreeMap;
@@ -68,7 +68,9 @@ pub(crate) fn plan(input: &PlanInput) -> Plan {
     let pace = pace_cheap(input, cheap.len() as u64, &mut out.notes);
     let deep = deep_history(input);
     let cadence = cadences(input, pace.left_after, deep.estimate > 0, &mut out);
-    let fresh = freshness(input, &out.cadence, cadence.fresh);
+    let mut lagging = Vec::new();
+    let fresh = freshness(input, &out.cadence, cadence.fresh, &mut lagging);
+    out.lagging = lagging;
     let slow = slow_families(input, out.slow_every, out.alerts_every);
     let reserved = (fresh.len() + cheap.len() + slow.len()) as u64;
     let take = deep_now(input, &deep, reserved, cadence.per_cycle_deep, &mut out);
@@ -345,28 +347,51 @@ fn freshness(
     input: &PlanInput,
     cadence: &BTreeMap<Family, Duration>,
     power_flow_every: Duration,
+    lagging: &mut Vec<(SiteId, Duration)>,
 ) -> Vec<Task> {
     let qh = Resolution::QuarterHour;
-    let mut fresh = Vec::new();
+    // Per due series: (not a priority site, newest data, its tasks). When the credits
+    // left cannot pay for all, `fit` cuts from the end: the series fetched most recently
+    // wait, so no site starves while others are fetched every run.
+    let mut due_series: Vec<(bool, Option<DateTime<Utc>>, Vec<Task>)> = Vec::new();
+    let mut lag_of: BTreeMap<SiteId, Duration> = BTreeMap::new();
     for s in &input.sites {
+        let favoured = input.priority.contains(&s.id);
         for f in &s.series {
             let c = cursor(s, *f, qh);
             let every = cadence[f];
+            if let Some(to) = c.covered_to {
+                let lag = input.now - to - input.settle;
+                if lag > every + Duration::minutes(15) {
+                    let worst = lag_of.entry(s.id).or_insert(lag);
+                    *worst = (*worst).max(lag);
+                }
+            }
             if due(input, c.last_success, every)
                 || behind(c.covered_to, qh, every, input.settle, input.now, s.tz)
             {
-                fresh.extend(forward(input, s, *f, qh, &c, Priority::Fresh));
+                let tasks = forward(input, s, *f, qh, &c, Priority::Fresh);
+                due_series.push((!favoured, c.covered_to, tasks));
             }
         }
         if s.power_flow && due(input, last(s, Family::PowerFlow), power_flow_every) {
-            fresh.push(Task::Site {
-                site: s.id,
-                family: Family::PowerFlow,
-                priority: Priority::Fresh,
-            });
+            due_series.push((
+                !favoured,
+                last(s, Family::PowerFlow),
+                vec![Task::Site {
+                    site: s.id,
+                    family: Family::PowerFlow,
+                    priority: Priority::Fresh,
+                }],
+            ));
         }
     }
-    fresh
+    // Stable: equal keys keep the order of the sites.
+    due_series.sort_by_key(|(later, newest, _)| (*later, *newest));
+    let mut worst: Vec<(SiteId, Duration)> = lag_of.into_iter().collect();
+    worst.sort_by_key(|(site, lag)| (std::cmp::Reverse(*lag), *site));
+    *lagging = worst;
+    due_series.into_iter().flat_map(|(_, _, t)| t).collect()
 }
 
 /// Decides the slow families: the site list (Fleet key), details, devices, benefits,
@@ -731,6 +756,7 @@ mod tests {
             sites: fleet(now),
             max_span: BTreeMap::new(),
             pinned: BTreeMap::new(),
+            priority: Vec::new(),
             alerts_every: None,
             fleet_alerts: true,
             fleet_alerts_last: None,
@@ -738,6 +764,40 @@ mod tests {
             site_list_last: None,
             max_deep_per_run: 100,
         }
+    }
+
+    #[test]
+    fn a_short_budget_serves_the_longest_waiting_sites_and_the_favoured_first() {
+        let now = at(2026, 11, 26, 12, 0);
+        // 6 credits left: less than the fresh windows of three sites.
+        let budget = Budget {
+            monthly_credits: 2000,
+            reserve: 0,
+            ..Budget::default()
+        };
+        let mut i = input(now, budget, 1994);
+        // Every site last fetched 35 days ago: due, and later than the month-long cadence
+        // this budget allows.
+        started(&mut i, 60, now - Duration::days(35));
+        i.site_list_last = Some(now);
+        i.fleet_alerts_last = Some(now);
+        // Site 3 waited longest.
+        for c in i.sites[2].cursors.values_mut() {
+            c.covered_to = c.covered_to.map(|t| t - Duration::days(5));
+        }
+        let first_site = |p: &Plan| match p.tasks.first() {
+            Some(Task::Window { site, .. }) => *site,
+            other => panic!("{other:?}"),
+        };
+        let p = plan(&i);
+        assert_eq!(first_site(&p), 3, "{:?}", p.tasks);
+        assert_eq!(p.lagging.len(), i.sites.len(), "{:?}", p.lagging);
+        assert_eq!(p.lagging[0].0, 3);
+        assert!(p.lagging[0].1 >= Duration::days(40), "{:?}", p.lagging);
+        // A favoured site comes first whatever its lag.
+        i.priority = vec![2];
+        let p = plan(&i);
+        assert_eq!(first_site(&p), 2, "{:?}", p.tasks);
     }
 
     #[test]
