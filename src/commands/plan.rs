@@ -118,12 +118,17 @@ pub fn run(config: &Config, args: &PlanArgs) -> Outcome {
             "{}",
             wrap(
                 &format!(
-                    "sites: not known yet. The first `seh sync` reads the site list, then \
-                     for every site its details and devices, the days and months back to \
+                    "sites: not known yet. The first `seh sync` reads {}for every site its \
+                     details and devices, the days and months back to \
                      installation (history), the last {} days of quarter-hours (fresh) and \
                      the slow families: at least {per_site} calls per site and {fleet_calls} \
                      for the account, more for sites with meters or batteries. Run \
                      `seh plan` again after it for the schedule.",
+                    if input.fleet {
+                        "the site list, then "
+                    } else {
+                        ""
+                    },
                     input.initial.num_days()
                 ),
                 WIDTH,
