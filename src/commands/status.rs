@@ -23,6 +23,7 @@ pub fn run(config: &Config, as_json: bool, verbose: bool) -> Outcome {
         timezones: config.timezones.iter().copied().collect(),
         unlisted,
         running: super::run_lock_held(path),
+        count_rows: verbose || as_json,
     };
     let facts = status::gather(&store, inputs, Utc::now()).map_err(|e| db_fatal(path, e))?;
     if as_json {

@@ -29,6 +29,9 @@ pub struct Inputs {
     pub unlisted: Vec<SiteId>,
     /// Another process holds the run lock: a sync (or reprocess) is running.
     pub running: bool,
+    /// Count the rows stored per family and table (`-v`, `--json`): a scan of every table,
+    /// seconds on a large database on a Pi, so the short view leaves it out.
+    pub count_rows: bool,
 }
 
 /// One harvest family of one site (or of the account) with what is stored for it.
@@ -109,6 +112,8 @@ pub struct Facts {
     /// The account's own families (site list, fleet alerts).
     pub account: Vec<FamilyFacts>,
     pub tables: Vec<(&'static str, i64)>,
+    /// Whether `rows` and `tables` were counted (see [`Inputs::count_rows`]).
+    pub rows_counted: bool,
 }
 
 /// Reads everything `status` shows. Never writes.
@@ -123,7 +128,11 @@ pub fn gather(
     let (calls, credits) = store.calls_since(budget.cycle_start)?;
     let blocked_until = store.credits_blocked_until()?.filter(|u| *u > now);
     let (unreadable, newest_unreadable) = store.unreadable_responses()?;
-    let stored = store.stored_rows()?;
+    let stored = if inputs.count_rows {
+        store.stored_rows()?
+    } else {
+        Vec::new()
+    };
     let rows_of = |site: SiteId, family: &str, res: Option<Resolution>| {
         stored
             .iter()
@@ -231,7 +240,12 @@ pub fn gather(
         unlisted: inputs.unlisted,
         account: family_facts(store::FLEET_SITE_ID),
         sites,
-        tables: store.row_counts()?,
+        tables: if inputs.count_rows {
+            store.row_counts()?
+        } else {
+            Vec::new()
+        },
+        rows_counted: inputs.count_rows,
     })
 }
 

@@ -280,20 +280,10 @@ fn coverage(out: &mut String, s: &SiteFacts) {
     if let Some((a, b)) = range(Resolution::Day) {
         parts.push(format!("days {a} to {b}"));
     }
-    let rows: i64 = s.families.iter().map(|f| f.rows).sum();
-    if parts.is_empty() && rows == 0 {
+    if parts.is_empty() {
         return;
     }
-    let stored = if parts.is_empty() {
-        String::new()
-    } else {
-        format!("{}; ", parts.join(", "))
-    };
-    line(
-        out,
-        &format!("  stored: {stored}{} rows", thousands(rows)),
-        "    ",
-    );
+    line(out, &format!("  stored: {}", parts.join(", ")), "    ");
 }
 
 /// Every family: covered range in local time, rows stored, last success.
@@ -403,6 +393,7 @@ mod tests {
             }],
             account: vec![],
             tables: vec![("seh_energy", 672)],
+            rows_counted: true,
         }
     }
 
