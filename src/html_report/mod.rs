@@ -45,6 +45,7 @@ pub struct SiteReport {
     pub period: Option<(NaiveDate, NaiveDate)>,
     pub lifetime_kwh: Option<f64>,
     pub days: Vec<DayEnergy>,
+    /// Every day of the period, oldest first.
     pub coverage: Vec<Coverage>,
     pub curve: Option<DayCurve>,
     pub months: Vec<MonthEnergy>,
@@ -149,21 +150,29 @@ fn site(s: &store::Store, opts: &Options, row: store::SiteRow) -> Result<SiteRep
     };
     report.days = s.daily_energy(id, from, to)?;
     report.meters = s.meter_days(id, from, to)?;
-    report.coverage = s
+    let mut stored = s
         .energy_buckets_per_day(id, from, to)?
         .into_iter()
-        .map(|d| Coverage {
-            date: d.date,
-            buckets: d.buckets,
-            expected: quarter_hours_in(zone, d.date),
-        })
-        .collect();
+        .peekable();
+    let mut day = from;
+    while day <= to {
+        let buckets = match stored.peek() {
+            Some(d) if d.date == day => stored.next().map_or(0, |d| d.buckets),
+            _ => 0,
+        };
+        report.coverage.push(Coverage {
+            date: day,
+            buckets,
+            expected: quarter_hours_in(zone, day),
+        });
+        day += Duration::days(1);
+    }
     let day = report
         .coverage
         .iter()
         .rev()
         .find(|c| c.complete())
-        .or(report.coverage.last())
+        .or_else(|| report.coverage.iter().rev().find(|c| c.buckets > 0))
         .copied();
     if let Some(day) = day {
         let batteries = s

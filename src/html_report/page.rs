@@ -7,9 +7,9 @@
 //! `span.cov[data-date][data-buckets][data-expected]`, `tr.meter[data-date]`.
 
 use super::svg::{self, Bar};
-use super::{Coverage, Report, SiteReport};
+use super::{Report, SiteReport};
 use crate::display;
-use chrono::{Duration, NaiveDate};
+use chrono::NaiveDate;
 use std::fmt::Write as _;
 
 /// Text for HTML element content and attribute values.
@@ -40,8 +40,8 @@ border-top:2px solid var(--line);padding-top:0.8rem}h3{font-size:1rem;margin:1re
 .cards{display:flex;flex-wrap:wrap;gap:0.5rem}.card{border:1px solid var(--line);\
 border-radius:6px;padding:0.4rem 0.7rem;min-width:8rem}.card b{display:block;font-size:1.3rem}\
 .chart{width:100%;height:auto;display:block}.axis{stroke:var(--mut)}.grid{stroke:var(--line);\
-stroke-dasharray:3 3}.yl{font-size:11px;text-anchor:end;fill:var(--mut)}\
-.xl{font-size:11px;text-anchor:middle;fill:var(--mut)}.bar{fill:var(--bar)}\
+stroke-dasharray:3 3}.yl{font-size:16px;text-anchor:end;fill:var(--mut)}\
+.xl{font-size:16px;text-anchor:middle;fill:var(--mut)}.bar{fill:var(--bar)}\
 .bar.partial{fill:var(--part);opacity:0.6}.line{fill:none;stroke-width:2}.s0{stroke:#e07b00}\
 .s1{stroke:#2a7fd4}.s2{stroke:#2e9d4f}.s3{stroke:#b03fb0}\
 .covs{display:flex;flex-wrap:wrap;gap:2px}.cov{width:0.9rem;height:0.9rem;border-radius:2px;\
@@ -95,7 +95,7 @@ fn render_site(out: &mut String, s: &SiteReport) {
     };
     curve(out, s);
     daily(out, s, from, to);
-    coverage(out, s, from, to);
+    coverage(out, s);
     meters(out, s);
     monthly(out, s);
     out.push_str("</section>");
@@ -244,7 +244,7 @@ fn daily(out: &mut String, s: &SiteReport, from: NaiveDate, to: NaiveDate) {
     out.push_str("</table></div></details>");
 }
 
-fn coverage(out: &mut String, s: &SiteReport, from: NaiveDate, to: NaiveDate) {
+fn coverage(out: &mut String, s: &SiteReport) {
     let id = s.site_id;
     let _ = write!(
         out,
@@ -252,18 +252,7 @@ fn coverage(out: &mut String, s: &SiteReport, from: NaiveDate, to: NaiveDate) {
          quarter-hour of energy is stored (92, 96 or 100 on the days the clock changes), \
          yellow when some are, grey when none.</p><div class=\"covs\" id=\"coverage-{id}\">"
     );
-    let mut day = from;
-    let mut known = s.coverage.iter().peekable();
-    while day <= to {
-        let c = match known.peek() {
-            Some(c) if c.date == day => known.next().copied(),
-            _ => None,
-        };
-        let c = c.unwrap_or(Coverage {
-            date: day,
-            buckets: 0,
-            expected: 0,
-        });
+    for c in &s.coverage {
         let class = match c.buckets {
             0 => "cov",
             _ if c.complete() => "cov ok",
@@ -271,11 +260,12 @@ fn coverage(out: &mut String, s: &SiteReport, from: NaiveDate, to: NaiveDate) {
         };
         let _ = write!(
             out,
-            "<span class=\"{class}\" data-date=\"{day}\" data-buckets=\"{}\" data-expected=\"{}\" \
-             title=\"{day}: {} of {}\"></span>",
-            c.buckets, c.expected, c.buckets, c.expected
+            "<span class=\"{class}\" data-date=\"{d}\" data-buckets=\"{b}\" \
+             data-expected=\"{e}\" title=\"{d}: {b} of {e}\"></span>",
+            d = c.date,
+            b = c.buckets,
+            e = c.expected
         );
-        day += Duration::days(1);
     }
     out.push_str("</div>");
 }

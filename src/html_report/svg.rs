@@ -9,9 +9,9 @@ use std::fmt::Write as _;
 /// Drawing area in user units; the text margins lie outside it.
 const W: f64 = 600.0;
 const H: f64 = 180.0;
-const LEFT: f64 = 48.0;
-const BOTTOM: f64 = 22.0;
-const TOP: f64 = 8.0;
+const LEFT: f64 = 60.0;
+const BOTTOM: f64 = 26.0;
+const TOP: f64 = 12.0;
 
 /// One bar: its label (shown for some bars), value, and whether it is still growing.
 pub struct Bar {
@@ -65,8 +65,8 @@ fn axes(out: &mut String, max: f64, unit: &str) {
         y0 = TOP + H,
         x1 = LEFT + W,
         lx = LEFT - 4.0,
-        ty = TOP + 8.0,
-        ty2 = TOP + 20.0,
+        ty = TOP + 4.0,
+        ty2 = TOP + 22.0,
     );
 }
 
@@ -74,7 +74,7 @@ fn x_label(out: &mut String, x: f64, text: &str) {
     let _ = write!(
         out,
         "<text x=\"{x:.1}\" y=\"{}\" class=\"xl\">{}</text>",
-        TOP + H + 16.0,
+        TOP + H + 20.0,
         esc(text)
     );
 }

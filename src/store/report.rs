@@ -21,7 +21,8 @@ pub struct QuarterHour {
     pub value: Option<f64>,
 }
 
-/// Quarter-hour energy buckets stored for one site-local day (rows with a value).
+/// Quarter-hour energy buckets stored for one site-local day. A bucket stored without a
+/// value counts: the API sends night quarter-hours as null, and they are data too.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DayBuckets {
     pub date: NaiveDate,
@@ -88,8 +89,8 @@ impl Store {
         Ok(text.as_deref().and_then(parse_date))
     }
 
-    /// Quarter-hour energy buckets with a value per site-local day in `[from, to]`;
-    /// days without any are missing.
+    /// Quarter-hour energy buckets stored per site-local day in `[from, to]`; days without
+    /// any are missing.
     pub fn energy_buckets_per_day(
         &self,
         site: SiteId,
@@ -101,7 +102,7 @@ impl Store {
         let mut st = self
             .conn
             .prepare_cached(
-                "SELECT local_date, COUNT(energy_wh) FROM v_seh_energy_15min \
+                "SELECT local_date, COUNT(*) FROM v_seh_energy_15min \
                  WHERE site_id = ?1 AND ts_utc >= ?2 AND ts_utc < ?3 \
                  AND local_date BETWEEN ?4 AND ?5 \
                  GROUP BY local_date ORDER BY local_date",

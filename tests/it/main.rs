@@ -18,6 +18,7 @@ mod incremental;
 mod limiter;
 mod output;
 mod read_only;
+mod report;
 mod reprocess;
 mod secrets;
 mod variants;
