@@ -14,6 +14,7 @@ mod clock;
 mod crash;
 mod db_trouble;
 mod faults;
+mod grafana;
 mod incremental;
 mod limiter;
 mod output;
