@@ -6,7 +6,7 @@
 //! `tr.day[data-date][data-kwh]`, `tr.month[data-month][data-kwh]`,
 //! `span.cov[data-date][data-buckets][data-expected]`, `tr.meter[data-date]`.
 
-use super::svg::{self, Bar};
+use super::svg::{self, Bar, Points};
 use super::{Report, SiteReport};
 use crate::display;
 use chrono::NaiveDate;
@@ -137,7 +137,7 @@ fn cards(out: &mut String, s: &SiteReport) {
     out.push_str("</div>");
 }
 
-fn points(q: &[crate::store::QuarterHour]) -> Vec<(String, Option<f64>)> {
+fn points(q: &[crate::store::QuarterHour]) -> Points {
     q.iter().map(|p| (p.local_time.clone(), p.value)).collect()
 }
 
@@ -177,7 +177,7 @@ fn curve(out: &mut String, s: &SiteReport) {
         return;
     }
     let _ = write!(out, "<h3>Battery state of energy on {}</h3>", c.date);
-    let series: Vec<(&str, Vec<(String, Option<f64>)>)> = c
+    let series: Vec<(&str, Points)> = c
         .batteries
         .iter()
         .map(|(key, q)| (key.as_str(), points(q)))

@@ -20,6 +20,9 @@ pub struct Bar {
     pub partial: bool,
 }
 
+/// The quarter-hours of one line: `(HH:MM, value)`, `None` where none was stored.
+pub type Points = Vec<(String, Option<f64>)>;
+
 /// A round upper bound for the axis: 1, 2 or 5 times a power of ten, at least `top`.
 fn nice_max(top: f64) -> f64 {
     if top <= 0.0 || !top.is_finite() {
@@ -117,7 +120,7 @@ pub fn day_lines(
     id: &str,
     title: &str,
     unit: &str,
-    series: &[(&str, Vec<(String, Option<f64>)>)],
+    series: &[(&str, Points)],
     slots: usize,
     max: Option<f64>,
 ) -> String {
