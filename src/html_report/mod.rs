@@ -120,7 +120,7 @@ pub fn gather(
             if !opts.sites.is_empty() && !opts.sites.contains(&row.site_id) {
                 continue;
             }
-            sites.push(site(s, opts, row)?);
+            sites.push(site(s, opts, row, generated_at)?);
         }
         Ok(Report {
             generated_at,
@@ -129,7 +129,20 @@ pub fn gather(
     })
 }
 
-fn site(s: &store::Store, opts: &Options, row: store::SiteRow) -> Result<SiteReport, store::Error> {
+/// The site-local month of `now` (`YYYY-MM`), in UTC without a known zone.
+fn this_month(zone: Option<Tz>, now: DateTime<Utc>) -> String {
+    match zone {
+        Some(tz) => now.with_timezone(&tz).format("%Y-%m").to_string(),
+        None => now.format("%Y-%m").to_string(),
+    }
+}
+
+fn site(
+    s: &store::Store,
+    opts: &Options,
+    row: store::SiteRow,
+    generated_at: DateTime<Utc>,
+) -> Result<SiteReport, store::Error> {
     let id = row.site_id;
     let zone: Option<Tz> = row.timezone.as_deref().and_then(|z| z.parse().ok());
     let period = period(opts, s.newest_energy_date(id)?);
@@ -138,11 +151,11 @@ fn site(s: &store::Store, opts: &Options, row: store::SiteRow) -> Result<SiteRep
         name: row.name,
         timezone: row.timezone,
         period,
-        lifetime_kwh: s.lifetime_kwh(id)?,
+        lifetime_kwh: s.lifetime_energy_kwh(id)?,
         days: Vec::new(),
         coverage: Vec::new(),
         curve: None,
-        months: s.monthly_energy(id)?,
+        months: s.monthly_energy(id, &this_month(zone, generated_at))?,
         meters: Vec::new(),
     };
     let Some((from, to)) = period else {

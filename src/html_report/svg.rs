@@ -133,13 +133,16 @@ pub fn day_lines(
     let max = max.unwrap_or_else(|| nice_max(top));
     axes(&mut out, max, unit);
     let slots = slots.max(1) as f64;
+    let minutes_of = |hhmm: &str| {
+        hhmm.split_once(':')
+            .and_then(|(h, m)| Some(h.parse::<f64>().ok()? * 60.0 + m.parse::<f64>().ok()?))
+    };
+    // Wall-clock position; on a day whose clock jumps (not 96 quarter-hours), the index
+    // keeps buckets apart.
+    let wall_clock = slots == 96.0;
     let x_of = |hhmm: &str, i: usize| -> f64 {
-        // Wall-clock position; on a day whose clock jumps, the index keeps buckets apart.
-        let minutes = hhmm
-            .split_once(':')
-            .and_then(|(h, m)| Some(h.parse::<f64>().ok()? * 60.0 + m.parse::<f64>().ok()?));
-        let frac = match minutes {
-            Some(m) if slots == 96.0 => m / 1440.0,
+        let frac = match minutes_of(hhmm) {
+            Some(m) if wall_clock => m / 1440.0,
             _ => i as f64 / slots,
         };
         LEFT + frac * W
@@ -147,7 +150,14 @@ pub fn day_lines(
     for (k, (name, points)) in series.iter().enumerate() {
         let mut d = String::new();
         let mut pen_down = false;
+        let mut last_minute: Option<f64> = None;
         for (i, (hhmm, v)) in points.iter().enumerate() {
+            let minute = minutes_of(hhmm);
+            // A quarter-hour never stored is a gap too, not a straight line across it.
+            if wall_clock && minute.zip(last_minute).is_some_and(|(m, l)| m - l > 15.0) {
+                pen_down = false;
+            }
+            last_minute = minute;
             match v {
                 Some(v) => {
                     let y = TOP + H - (v.max(0.0) / max * H).min(H);
@@ -202,6 +212,18 @@ mod tests {
         // Two pieces, each starting with a move; no point drawn at zero for the gap.
         assert_eq!(svg.matches('M').count(), 2, "{svg}");
         assert!(!svg.contains('L'), "{svg}");
+    }
+
+    #[test]
+    fn a_missing_quarter_hour_breaks_the_line() {
+        let pts = vec![
+            ("10:00".to_string(), Some(1.0)),
+            ("10:15".to_string(), Some(1.0)),
+            ("11:00".to_string(), Some(1.0)),
+        ];
+        let svg = day_lines("c", "t", "W", &[("p", pts)], 96, None);
+        assert_eq!(svg.matches('M').count(), 2, "{svg}");
+        assert_eq!(svg.matches('L').count(), 1, "{svg}");
     }
 
     #[test]

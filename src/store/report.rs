@@ -56,6 +56,19 @@ fn utc_bounds(from: NaiveDate, to: NaiveDate) -> (String, String) {
     (fmt(lo), fmt(hi))
 }
 
+/// A CTE `keys(key)` of the distinct device keys of site `?1` in `table`, found by
+/// stepping through the primary key (`site_id, device_key, ...`) from one key to the
+/// next, so no telemetry row is read; its one NULL row ends the walk.
+fn device_keys(table: &str) -> String {
+    format!(
+        "WITH RECURSIVE keys(key) AS ( \
+         SELECT (SELECT MIN(device_key) FROM {table} WHERE site_id = ?1) \
+         UNION ALL \
+         SELECT (SELECT MIN(device_key) FROM {table} WHERE site_id = ?1 AND device_key > key) \
+         FROM keys WHERE key IS NOT NULL)"
+    )
+}
+
 fn parse_date(text: &str) -> Option<NaiveDate> {
     text.parse().ok()
 }
@@ -74,12 +87,20 @@ impl Store {
         Ok(out)
     }
 
-    /// The newest site-local date with energy of any resolution (`v_seh_daily_energy`).
+    /// The newest site-local date with energy: the newest quarter-hour bucket or DAY value,
+    /// as `v_seh_daily_energy` counts days, read from the newest rows by the key.
     pub fn newest_energy_date(&self, site: SiteId) -> Result<Option<NaiveDate>, Error> {
         let text: Option<String> = self
             .conn
             .query_row(
-                "SELECT MAX(local_date) FROM v_seh_daily_energy WHERE site_id = ?1",
+                "SELECT MAX(d) FROM ( \
+                 SELECT * FROM (SELECT date(ts_utc, utc_offset_min || ' minutes') AS d \
+                   FROM seh_energy WHERE site_id = ?1 AND resolution = 'QUARTER_HOUR' \
+                   ORDER BY ts_utc DESC LIMIT 1) \
+                 UNION ALL \
+                 SELECT * FROM (SELECT date(ts_utc, utc_offset_min || ' minutes') AS d \
+                   FROM seh_energy WHERE site_id = ?1 AND resolution = 'DAY' \
+                   AND energy_wh IS NOT NULL ORDER BY ts_utc DESC LIMIT 1))",
                 [site],
                 |r| r.get(0),
             )
@@ -87,6 +108,23 @@ impl Store {
             .ctx("read newest energy date")?
             .flatten();
         Ok(text.as_deref().and_then(parse_date))
+    }
+
+    /// The lifetime energy in kWh by `v_seh_site_summary`'s rule (the newest non-null
+    /// TOTAL bucket, else the sum of the YEAR buckets), without the view's row counts.
+    pub fn lifetime_energy_kwh(&self, site: SiteId) -> Result<Option<f64>, Error> {
+        self.conn
+            .query_row(
+                "SELECT COALESCE( \
+                   (SELECT energy_wh FROM seh_energy WHERE site_id = ?1 \
+                    AND resolution = 'TOTAL' AND energy_wh IS NOT NULL \
+                    ORDER BY ts_utc DESC LIMIT 1), \
+                   (SELECT SUM(energy_wh) FROM seh_energy WHERE site_id = ?1 \
+                    AND resolution = 'YEAR')) / 1000.0",
+                [site],
+                |r| r.get(0),
+            )
+            .ctx("read lifetime energy")
     }
 
     /// Quarter-hour energy buckets stored per site-local day in `[from, to]`; days without
@@ -136,17 +174,20 @@ impl Store {
         )
     }
 
-    /// The batteries of a site with quarter-hour telemetry on one site-local day.
+    /// The batteries of a site with a quarter-hour state of energy on one site-local day.
     pub fn batteries_of_day(&self, site: SiteId, date: NaiveDate) -> Result<Vec<String>, Error> {
         let query = "read batteries";
         let (lo, hi) = utc_bounds(date, date);
         let mut st = self
             .conn
-            .prepare_cached(
-                "SELECT DISTINCT device_key FROM v_seh_storage_15min \
-                 WHERE site_id = ?1 AND ts_utc >= ?2 AND ts_utc < ?3 \
-                 AND date(local_time) = ?4 ORDER BY device_key",
-            )
+            .prepare_cached(&format!(
+                "{} SELECT key FROM keys WHERE key IS NOT NULL AND EXISTS ( \
+                 SELECT 1 FROM seh_storage_telemetry WHERE site_id = ?1 AND device_key = key \
+                 AND resolution = 'QUARTER_HOUR' AND metric = 'stateOfEnergy' \
+                 AND ts_utc >= ?2 AND ts_utc < ?3 \
+                 AND date(ts_utc, utc_offset_min || ' minutes') = ?4) ORDER BY key",
+                device_keys("seh_storage_telemetry")
+            ))
             .ctx(query)?;
         let rows = st
             .query_map(rusqlite::params![site, lo, hi, date.to_string()], |r| {
@@ -156,8 +197,9 @@ impl Store {
         rows.collect::<rusqlite::Result<_>>().ctx(query)
     }
 
-    /// One battery's state of energy (percent, `v_seh_storage_15min`) over one site-local
-    /// day, oldest first.
+    /// One battery's state of energy in percent over one site-local day, oldest first, by
+    /// the rule of `v_seh_state_of_energy` (PERCENTAGE values that never exceed 1 are
+    /// fractions), its scale found once per unit instead of once per row.
     pub fn state_of_energy_of_day(
         &self,
         site: SiteId,
@@ -167,9 +209,18 @@ impl Store {
         let (lo, hi) = utc_bounds(date, date);
         self.quarter_hours(
             "read state of energy of a day",
-            "SELECT substr(local_time, 12, 5), state_of_energy_pct FROM v_seh_storage_15min \
-             WHERE site_id = ?1 AND device_key = ?5 AND ts_utc >= ?2 AND ts_utc < ?3 \
-             AND date(local_time) = ?4 ORDER BY ts_utc",
+            "WITH scale AS (SELECT unit, MAX(value) AS top FROM seh_storage_telemetry \
+               WHERE site_id = ?1 AND device_key = ?5 AND metric = 'stateOfEnergy' \
+               GROUP BY unit) \
+             SELECT substr(datetime(t.ts_utc, t.utc_offset_min || ' minutes'), 12, 5), \
+               CASE WHEN t.value IS NULL OR s.top IS NULL THEN NULL \
+                    WHEN upper(t.unit) = 'PERCENTAGE_100' THEN t.value \
+                    WHEN s.top <= 1.0 THEN round(t.value * 100.0, 9) \
+                    ELSE t.value END \
+             FROM seh_storage_telemetry AS t LEFT JOIN scale AS s ON s.unit = t.unit \
+             WHERE t.site_id = ?1 AND t.device_key = ?5 AND t.resolution = 'QUARTER_HOUR' \
+             AND t.metric = 'stateOfEnergy' AND t.ts_utc >= ?2 AND t.ts_utc < ?3 \
+             AND date(t.ts_utc, t.utc_offset_min || ' minutes') = ?4 ORDER BY t.ts_utc",
             rusqlite::params![site, lo, hi, date.to_string(), device_key],
         )
     }
@@ -192,18 +243,46 @@ impl Store {
         rows.collect::<rusqlite::Result<_>>().ctx(query)
     }
 
-    /// Energy per site-local month over the whole history (`v_seh_energy_monthly`).
-    pub fn monthly_energy(&self, site: SiteId) -> Result<Vec<MonthEnergy>, Error> {
+    /// Energy per site-local month over the whole history by the rule of
+    /// `v_seh_energy_monthly` (MONTH values, else the month's days: DAY values, else the
+    /// sum of the day's quarter-hours), each step read by the key rather than through the
+    /// nested views. `partial` for `current_month` (`YYYY-MM`) and later.
+    pub fn monthly_energy(
+        &self,
+        site: SiteId,
+        current_month: &str,
+    ) -> Result<Vec<MonthEnergy>, Error> {
         let query = "read monthly energy";
         let mut st = self
             .conn
             .prepare_cached(
-                "SELECT local_month, energy_kwh, partial FROM v_seh_energy_monthly \
-                 WHERE site_id = ?1 AND energy_kwh IS NOT NULL ORDER BY local_month",
+                "WITH m AS ( \
+                   SELECT strftime('%Y-%m', ts_utc, utc_offset_min || ' minutes') AS month, \
+                     energy_wh / 1000.0 AS kwh FROM seh_energy \
+                   WHERE site_id = ?1 AND resolution = 'MONTH' AND energy_wh IS NOT NULL), \
+                 d AS ( \
+                   SELECT date(ts_utc, utc_offset_min || ' minutes') AS day, energy_wh \
+                   FROM seh_energy \
+                   WHERE site_id = ?1 AND resolution = 'DAY' AND energy_wh IS NOT NULL), \
+                 q AS ( \
+                   SELECT date(ts_utc, utc_offset_min || ' minutes') AS day, \
+                     SUM(energy_wh) AS energy_wh FROM seh_energy \
+                   WHERE site_id = ?1 AND resolution = 'QUARTER_HOUR' GROUP BY day), \
+                 days AS ( \
+                   SELECT day, energy_wh FROM d \
+                   UNION ALL SELECT day, energy_wh FROM q WHERE day NOT IN (SELECT day FROM d)), \
+                 dm AS ( \
+                   SELECT substr(day, 1, 7) AS month, SUM(energy_wh) / 1000.0 AS kwh \
+                   FROM days GROUP BY month) \
+                 SELECT month, kwh, month >= ?2 FROM m \
+                 UNION ALL \
+                 SELECT month, kwh, month >= ?2 FROM dm \
+                 WHERE kwh IS NOT NULL AND month NOT IN (SELECT month FROM m) \
+                 ORDER BY 1",
             )
             .ctx(query)?;
         let rows = st
-            .query_map([site], |r| {
+            .query_map(rusqlite::params![site, current_month], |r| {
                 Ok(MonthEnergy {
                     month: r.get(0)?,
                     kwh: r.get(1)?,
@@ -226,13 +305,20 @@ impl Store {
         let (lo, hi) = utc_bounds(from, to);
         let mut st = self
             .conn
-            .prepare_cached(
-                "SELECT date(local_time) AS d, SUM(production_energy_wh) / 1000.0, \
-                 SUM(consumption_energy_wh) / 1000.0, SUM(import_energy_wh) / 1000.0, \
-                 SUM(export_energy_wh) / 1000.0 FROM v_seh_meter_15min \
-                 WHERE site_id = ?1 AND ts_utc >= ?2 AND ts_utc < ?3 \
-                 AND date(local_time) BETWEEN ?4 AND ?5 GROUP BY d ORDER BY d",
-            )
+            .prepare_cached(&format!(
+                "{} SELECT date(ts_utc, utc_offset_min || ' minutes') AS d, \
+                 SUM(CASE WHEN metric = 'productionEnergy' THEN value END) / 1000.0, \
+                 SUM(CASE WHEN metric = 'consumptionEnergy' THEN value END) / 1000.0, \
+                 SUM(CASE WHEN metric = 'importEnergy' THEN value END) / 1000.0, \
+                 SUM(CASE WHEN metric = 'exportEnergy' THEN value END) / 1000.0 \
+                 FROM seh_meter_telemetry \
+                 WHERE site_id = ?1 AND device_key IN (SELECT key FROM keys) \
+                 AND resolution = 'QUARTER_HOUR' AND metric IN ('productionEnergy', \
+                 'consumptionEnergy', 'importEnergy', 'exportEnergy') \
+                 AND ts_utc >= ?2 AND ts_utc < ?3 \
+                 GROUP BY d HAVING d BETWEEN ?4 AND ?5 ORDER BY d",
+                device_keys("seh_meter_telemetry")
+            ))
             .ctx(query)?;
         let rows = st
             .query_map(
@@ -286,14 +372,15 @@ mod tests {
             .read_snapshot(|s| {
                 Ok((
                     s.newest_energy_date(1)?,
+                    s.lifetime_energy_kwh(1)?,
                     s.energy_buckets_per_day(1, d, d)?,
                     s.power_of_day(1, d)?,
-                    s.monthly_energy(1)?,
+                    s.monthly_energy(1, "2026-11")?,
                     s.meter_days(1, d, d)?,
                     s.batteries_of_day(1, d)?,
                 ))
             })
             .unwrap();
-        assert_eq!(got, (None, vec![], vec![], vec![], vec![], vec![]));
+        assert_eq!(got, (None, None, vec![], vec![], vec![], vec![], vec![]));
     }
 }

@@ -80,6 +80,8 @@ fn the_report_shows_the_databases_figures_and_renders_in_chromium() {
         (SYDNEY, "Australia/Sydney"),
         (DENVER, "America/Denver"),
     ] {
+        let section = &html[html.find(&format!("id=\"site-{site}\"")).unwrap()..];
+        let section = &section[..section.find("</section>").unwrap()];
         // Lifetime: the database's figure, which is the simulator's total.
         let lifetime: f64 = c
             .query_row(
@@ -114,22 +116,54 @@ fn the_report_shows_the_databases_figures_and_renders_in_chromium() {
                 days_checked += 1;
             }
         }
+        // Every month equals the monthly view (the report reads the same rule by the key).
+        let mut st = c
+            .prepare(
+                "SELECT local_month, energy_kwh FROM v_seh_energy_monthly \
+                 WHERE site_id = ?1 AND energy_kwh IS NOT NULL",
+            )
+            .unwrap();
+        let months: Vec<(String, f64)> = st
+            .query_map([site], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert!(months.len() >= 2, "site {site}: {months:?}");
+        for (month, kwh) in &months {
+            let shown = num(section, &format!("data-month=\"{month}\""), "kwh");
+            assert!(close(shown, *kwh), "site {site} {month}: {shown} vs {kwh}");
+        }
         // The curve's day is complete (every quarter-hour stored) and its energy is the
         // simulator's.
         let curve_at = format!("id=\"curve-date-{site}\">");
         let at = html.find(&curve_at).unwrap() + curve_at.len();
         let day: NaiveDate = html[at..at + 10].parse().unwrap();
         let cov = format!("class=\"cov ok\" data-date=\"{day}\"");
-        assert_eq!(num(&html, &cov, "buckets"), 96.0, "site {site} {day}");
+        assert_eq!(num(section, &cov, "buckets"), 96.0, "site {site} {day}");
         let shown = num(table, &format!("data-date=\"{day}\""), "kwh");
         let truth = truth_day_kwh(&env, site, zone, day);
         assert!(close(shown, truth), "site {site} {day}: {shown} vs {truth}");
     }
     assert!(days_checked >= 9, "only {days_checked} days compared");
-    // A battery's state of energy is a percentage.
-    let pct = attr(&html, "class=\"soe\"", "pct").expect("a battery in the default fleet");
-    let pct: f64 = pct.parse().unwrap();
-    assert!((0.0..=100.0).contains(&pct) && pct > 1.0, "{pct}");
+    // A battery's state of energy: the view's percentage at the curve day's last bucket.
+    let key = attr(&html, "class=\"soe\"", "battery").expect("a battery in the default fleet");
+    let pct = num(&html, "class=\"soe\"", "pct");
+    let anchor = format!("id=\"curve-date-{BERLIN}\">");
+    let at = html.find(&anchor).unwrap() + anchor.len();
+    let day = &html[at..at + 10];
+    let want: f64 = c
+        .query_row(
+            "SELECT state_of_energy_pct FROM v_seh_storage_15min WHERE site_id = ?1 \
+             AND device_key = ?2 AND date(local_time) = ?3 \
+             AND state_of_energy_pct IS NOT NULL ORDER BY ts_utc DESC LIMIT 1",
+            rusqlite::params![BERLIN, key, day],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(
+        close(pct, want) && (0.0..=100.0).contains(&pct),
+        "{pct} vs {want}"
+    );
     assert!(
         html.contains("class=\"meter\""),
         "meters of the default fleet"
