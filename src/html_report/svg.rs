@@ -12,6 +12,8 @@ const H: f64 = 180.0;
 const LEFT: f64 = 60.0;
 const BOTTOM: f64 = 26.0;
 const TOP: f64 = 12.0;
+/// Room for the last bar's label, centred under it.
+const RIGHT: f64 = 36.0;
 
 /// One bar: its label (shown for some bars), value, and whether it is still growing.
 pub struct Bar {
@@ -47,7 +49,7 @@ fn open(out: &mut String, title: &str, id: &str) {
         out,
         "<svg id=\"{id}\" class=\"chart\" viewBox=\"0 0 {} {}\" role=\"img\" \
          aria-label=\"{}\" xmlns=\"http://www.w3.org/2000/svg\">",
-        LEFT + W + 4.0,
+        LEFT + W + RIGHT,
         TOP + H + BOTTOM,
         esc(title)
     );
