@@ -51,6 +51,33 @@ pub enum Command {
     Reprocess(ReprocessArgs),
     Backup(BackupArgs),
     Auth(AuthArgs),
+    Report(ReportArgs),
+}
+
+/// Write a one-file HTML report (charts, no network needed) for a browser, e.g. on a USB
+/// stick: per site power, energy per day and month, coverage, battery and meters.
+#[derive(FromArgs, Debug)]
+#[argh(
+    subcommand,
+    name = "report",
+    example = "seh report -o seh-report.html\nseh report -o nov.html --from 2026-11-01 --to 2026-11-30"
+)]
+pub struct ReportArgs {
+    /// the HTML file to write
+    #[argh(option, short = 'o')]
+    pub output: PathBuf,
+    /// only this site id (repeat for more; default: every site)
+    #[argh(option)]
+    pub site: Vec<i64>,
+    /// first day of the daily figures, YYYY-MM-DD (default: 29 days before --to)
+    #[argh(option)]
+    pub from: Option<String>,
+    /// last day of the daily figures, YYYY-MM-DD (default: the newest day with data)
+    #[argh(option)]
+    pub to: Option<String>,
+    /// replace the file if it exists
+    #[argh(switch)]
+    pub force: bool,
 }
 
 /// Write a consistent copy of the database to a new file (safe while a sync runs), e.g. to

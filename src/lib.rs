@@ -13,6 +13,7 @@ pub mod config;
 pub mod display;
 pub mod exit;
 pub mod harvest;
+pub mod html_report;
 pub mod logging;
 pub mod model;
 pub mod oauth;

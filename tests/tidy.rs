@@ -148,6 +148,7 @@ fn api_and_store_never_import_each_other() {
         &[
             "src/commands/",
             "src/harvest/",
+            "src/html_report/",
             "src/status/",
             "src/store/",
             "src/main.rs",

@@ -142,6 +142,7 @@ fn every_help_fits_80_columns() {
         &["plan"],
         &["reprocess"],
         &["backup"],
+        &["report"],
         &["auth"],
         &["auth", "login"],
         &["auth", "status"],
