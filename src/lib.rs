@@ -14,5 +14,6 @@ pub mod exit;
 pub mod harvest;
 pub mod logging;
 pub mod model;
+pub mod notify;
 pub mod oauth;
 pub mod store;

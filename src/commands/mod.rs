@@ -17,6 +17,7 @@ mod auth;
 mod backup;
 mod check;
 mod init;
+mod notify;
 mod plan;
 mod reprocess;
 mod status;
@@ -70,6 +71,7 @@ pub fn run(args: Args) -> Outcome {
         Command::Reprocess(_) => reprocess::run(&config),
         Command::Backup(a) => backup::run(&config, &a.dest),
         Command::Auth(a) => auth::run(&config, &a),
+        Command::Notify(a) => notify::run(&config, &a),
     }
 }
 

@@ -32,6 +32,10 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "03-raw-unreadable",
         up: include_str!("../../migrations/sqlite/03-raw-unreadable/up.sql"),
     },
+    Migration {
+        name: "05-notify-state",
+        up: include_str!("../../migrations/sqlite/05-notify-state/up.sql"),
+    },
 ];
 
 /// The schema version this binary writes; a database with a larger `user_version` is

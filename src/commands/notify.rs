@@ -1,0 +1,164 @@
+//! `seh notify test|status`, and the notifier's turn after every `seh sync`: gather the
+//! facts (the run's report, credits, open alerts, sites' last contact) and hand them to
+//! `notify::after_run`. Nothing here fails a sync: trouble is a warning.
+
+use super::{db_fatal, Fatal, Outcome};
+use crate::cli::{NotifyArgs, NotifyCommand};
+use crate::config::Config;
+use crate::exit::Exit;
+use crate::harvest::report::Report;
+use crate::notify::{self, events, Message};
+use crate::store::{self, Store};
+use chrono::{DateTime, Utc};
+
+pub fn run(config: &Config, args: &NotifyArgs) -> Outcome {
+    match args.command {
+        NotifyCommand::Test(_) => test(config),
+        NotifyCommand::Status(_) => status(config),
+    }
+}
+
+fn no_channel(config: &Config) -> Fatal {
+    let file = config
+        .source
+        .as_ref()
+        .map_or_else(|| "the configuration".to_string(), |p| p.display().to_string());
+    Fatal::new(
+        Exit::Config,
+        anyhow::anyhow!(
+            "no notification channel: add [[notify.email]] or [[notify.webhook]] to {file} \
+             (README, \"Notifications\")"
+        ),
+    )
+}
+
+fn test(config: &Config) -> Outcome {
+    if !config.notify.any() {
+        return Err(no_channel(config));
+    }
+    let message = Message {
+        subject: "seh: test message".into(),
+        body: "This is a test of seh's notifications (`seh notify test`). When something \
+               goes wrong with the harvest, messages like this one say what and how to \
+               fix it, once, and again when it is resolved.\n"
+            .into(),
+        priority: 3,
+    };
+    let sent = notify::send_all(&config.notify, &message, Utc::now());
+    let mut out = String::new();
+    for s in &sent {
+        match &s.result {
+            Ok(()) => outln!(out, "sent    {}", s.channel),
+            Err(e) => outln!(out, "FAILED  {}: {e}", s.channel),
+        }
+    }
+    print!("{out}");
+    Ok(if sent.iter().all(|s| s.result.is_ok()) {
+        Exit::Ok
+    } else {
+        Exit::Partial
+    })
+}
+
+fn status(config: &Config) -> Outcome {
+    let path = &config.database;
+    let (store, _lock) = super::open_existing(path, super::Schema::Current)?;
+    let rows = store.notify_rows().map_err(|e| db_fatal(path, e))?;
+    let last = store.last_notify_message().map_err(|e| db_fatal(path, e))?;
+    let n = &config.notify;
+    let fmt = |t: DateTime<Utc>| t.format("%Y-%m-%d %H:%M").to_string();
+    let mut out = String::new();
+    outln!(
+        out,
+        "channels: {} email, {} webhook; remind after {} h; at most {} per hour",
+        n.email.len(),
+        n.webhook.len(),
+        n.remind_hours,
+        n.max_per_hour
+    );
+    if rows.is_empty() {
+        outln!(out, "no open events");
+    }
+    for r in &rows {
+        let told = match (r.cleared_at, r.notified_at) {
+            (Some(c), _) => format!("cleared {}, resolved message pending", fmt(c)),
+            (None, Some(t)) if r.reminders > 0 => {
+                format!("told, last reminder {}", fmt(t))
+            }
+            (None, Some(t)) => format!("told {}", fmt(t)),
+            (None, None) => "not told yet".to_string(),
+        };
+        outln!(out, "{}  since {}; {}", r.subject, fmt(r.opened_at), told);
+    }
+    match last {
+        None => outln!(out, "no message sent yet"),
+        Some((t, true, _)) => outln!(out, "last message: {} UTC, delivered", fmt(t)),
+        Some((t, false, e)) => outln!(
+            out,
+            "last message: {} UTC, NOT delivered ({}); retried next run",
+            fmt(t),
+            e.unwrap_or_default()
+        ),
+    }
+    print!("{out}");
+    Ok(Exit::Ok)
+}
+
+/// The notifier after a sync; `now` is the server's time at its end. Logs, never fails.
+pub fn after_sync(config: &Config, store: &mut Store, report: &Report, now: DateTime<Utc>) {
+    if !config.notify.any() {
+        return;
+    }
+    let result = facts(config, store, report, now)
+        .and_then(|facts| notify::after_run(&config.notify, store, &facts));
+    match result {
+        Err(e) => log::warn!("notifications: {e}; the next run tries again"),
+        Ok(s) if s.capped => log::warn!(
+            "notifications: {} events due but notify.max_per_hour ({}) is reached; the \
+             next run tries again",
+            s.due,
+            config.notify.max_per_hour
+        ),
+        Ok(s) => {
+            for f in &s.failed {
+                let why = f.result.as_ref().err().map_or("", |e| e.as_str());
+                log::warn!(
+                    "notification not delivered through {}: {why}; the next run tries again",
+                    f.channel
+                );
+            }
+            if s.due > 0 && s.failed.is_empty() {
+                log::info!("notified: {} events ({} open)", s.due, s.open);
+            }
+        }
+    }
+}
+
+fn facts(
+    config: &Config,
+    store: &Store,
+    report: &Report,
+    now: DateTime<Utc>,
+) -> Result<events::Facts, store::Error> {
+    let view = crate::harvest::Harvester::budget_view(store, config.budget, now)?;
+    let sites = store
+        .site_contacts()?
+        .into_iter()
+        .filter(|s| config.wants_site(s.site_id))
+        .collect();
+    Ok(events::Facts {
+        now,
+        run: events::RunFacts::of(report),
+        credits: config.api_key.is_some().then(|| events::Credits {
+            left: view.left(),
+            usable: config.budget.usable(),
+            next_reset: view.next_reset,
+        }),
+        alerts: store
+            .open_alerts()?
+            .into_iter()
+            .filter(|a| config.wants_site(a.site_id))
+            .collect(),
+        sites,
+    })
+}

@@ -1,0 +1,385 @@
+//! The events a run leaves open, derived purely from facts: the run's typed report
+//! ([`RunFacts`], from `harvest::report::Report`) and what the store knows (credits used,
+//! open SolarEdge alerts, sites' last communication). Each event has a stable key (the
+//! same problem in the next run has the same key, so it is told once), a short subject and
+//! a body saying what happened and the fix. Nothing here reads text to decide: failures
+//! are judged on their `FailureKind` and the exit code.
+
+use crate::exit::Exit;
+use crate::harvest::report::{Event, FailureKind, Outcome, Report};
+use crate::model::SiteId;
+use crate::store::{OpenAlert, SiteContact};
+use chrono::{DateTime, Duration, Utc};
+
+/// One open event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Open {
+    pub key: String,
+    pub subject: String,
+    pub body: String,
+}
+
+/// What the run itself says.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RunFacts {
+    pub exit: u8,
+    /// The Fleet key was answered 401.
+    pub rejected: bool,
+    pub credits_exhausted_until: Option<DateTime<Utc>>,
+    pub dead_grants: Vec<SiteId>,
+    /// (site, family name or "site", message) of every failed family, in run order.
+    pub failures: Vec<(SiteId, String, String)>,
+}
+
+impl RunFacts {
+    /// The facts of a finished sync.
+    pub fn of(report: &Report) -> RunFacts {
+        let mut f = RunFacts {
+            exit: report.exit().code(),
+            rejected: report.rejected,
+            ..RunFacts::default()
+        };
+        for e in &report.events {
+            match e {
+                Event::CreditsExhausted { until } => f.credits_exhausted_until = Some(*until),
+                Event::GrantDead { site } if !f.dead_grants.contains(site) => {
+                    f.dead_grants.push(*site)
+                }
+                Event::GrantDead { .. } | Event::GapFound { .. } => {}
+            }
+        }
+        for (site, fam, o) in &report.outcomes {
+            if let Outcome::Failed { kind, message } = o {
+                // A dead grant and exhausted credits are events of their own.
+                if matches!(kind, FailureKind::Token | FailureKind::CreditsBlocked) {
+                    continue;
+                }
+                let fam = fam.map_or("site", |f| f.name()).to_string();
+                f.failures.push((*site, fam, message.clone()));
+            }
+        }
+        f
+    }
+}
+
+/// Credits of the current cycle.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Credits {
+    pub left: u64,
+    pub usable: u64,
+    pub next_reset: DateTime<Utc>,
+}
+
+/// Everything the events are derived from.
+#[derive(Clone, Debug)]
+pub struct Facts {
+    /// The server's time at the end of the run.
+    pub now: DateTime<Utc>,
+    pub run: RunFacts,
+    pub credits: Option<Credits>,
+    pub alerts: Vec<OpenAlert>,
+    pub sites: Vec<SiteContact>,
+}
+
+/// The thresholds of `[notify]` that events use.
+#[derive(Clone, Copy, Debug)]
+pub struct Thresholds {
+    pub credits_low_percent: u32,
+    pub offline_hours: u32,
+}
+
+fn day(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+fn days_until(now: DateTime<Utc>, t: DateTime<Utc>) -> i64 {
+    ((t - now).num_hours() + 23).max(0) / 24
+}
+
+fn site_name(sites: &[SiteContact], id: SiteId) -> String {
+    match sites.iter().find(|s| s.site_id == id).and_then(|s| s.name.as_deref()) {
+        Some(n) => format!("site {id} ({n})"),
+        None => format!("site {id}"),
+    }
+}
+
+/// The open events, in a stable order.
+pub fn derive(f: &Facts, t: Thresholds) -> Vec<Open> {
+    let mut out = Vec::new();
+    let run = &f.run;
+    let credits_out = run.credits_exhausted_until.is_some();
+    if run.rejected && run.exit == Exit::Config.code() {
+        out.push(Open {
+            key: "key-rejected".into(),
+            subject: "SolarEdge rejects the API key".into(),
+            body: "SolarEdge answered 401 to the Fleet API key: it was revoked, expired or \
+                   mistyped, and nothing is harvested.\nFix: create a new key in the \
+                   SolarEdge monitoring portal and set [api] key (or key_file, or \
+                   SEH_API_KEY); `seh check` tests it."
+                .into(),
+        });
+    }
+    if let Some(until) = run.credits_exhausted_until {
+        out.push(Open {
+            key: "credits-exhausted".into(),
+            subject: "SolarEdge API credits exhausted".into(),
+            body: format!(
+                "SolarEdge refuses calls: the monthly credits are used up until {} \
+                 ({} days). seh makes one probe call every 3 hours and resumes by itself; \
+                 nothing is lost, the data is fetched after the reset.\nFix: none needed; \
+                 to avoid it, lower [budget] monthly_credits or raise the reserve.",
+                day(until),
+                days_until(f.now, until)
+            ),
+        });
+    }
+    if let (Some(c), false) = (f.credits, credits_out) {
+        let pct = u64::from(t.credits_low_percent);
+        if pct > 0 && c.usable > 0 && c.left * 100 < c.usable * pct {
+            out.push(Open {
+                key: "credits-low".into(),
+                subject: format!("SolarEdge API credits low: {} left", c.left),
+                body: format!(
+                    "{} of {} usable credits are left this cycle; they renew on {} (in {} \
+                     days). seh slows down its history calls on its own.\nFix: none \
+                     needed unless other programs use the same key; [notify] \
+                     credits_low_percent sets this warning.",
+                    c.left,
+                    c.usable,
+                    day(c.next_reset),
+                    days_until(f.now, c.next_reset)
+                ),
+            });
+        }
+    }
+    for site in &run.dead_grants {
+        out.push(Open {
+            key: format!("grant-dead:{site}"),
+            subject: format!("OAuth grant dead for {}", site_name(&f.sites, *site)),
+            body: format!(
+                "The SolarEdge Site Access grant of {} no longer works (revoked, or its \
+                 refresh token expired); the site is not harvested.\nFix: run `seh auth \
+                 login` for the site again.",
+                site_name(&f.sites, *site)
+            ),
+        });
+    }
+    // A run whose only trouble is told by an event of its own is not told twice.
+    let told = match run.exit {
+        0 => true,
+        c if c == Exit::Partial.code() => run.failures.is_empty(),
+        c if c == Exit::Config.code() => run.rejected,
+        c if c == Exit::Credits.code() => credits_out,
+        c if c == Exit::GrantDead.code() => !run.dead_grants.is_empty(),
+        c => c == Exit::Interrupted.code(),
+    };
+    if !told {
+        out.push(run_failed(f));
+    }
+    for a in &f.alerts {
+        out.push(alert(a, &f.sites));
+    }
+    if t.offline_hours > 0 {
+        for s in &f.sites {
+            let Some(last) = s.last_update_time.as_deref().and_then(parse_local) else {
+                continue;
+            };
+            let quiet = f.now - last;
+            if quiet > Duration::hours(i64::from(t.offline_hours)) {
+                out.push(Open {
+                    key: format!("offline:{}", s.site_id),
+                    subject: format!("{} has not reported for {} hours", site_name(&f.sites, s.site_id), quiet.num_hours()),
+                    body: format!(
+                        "SolarEdge says {} last communicated at {} ({} hours ago): the \
+                         inverter or its internet connection is probably down, and no \
+                         new data arrives.\nFix: check the inverter's display and network \
+                         (LAN, Wi-Fi or cellular); [notify] offline_hours sets this \
+                         warning.",
+                        site_name(&f.sites, s.site_id),
+                        day(last),
+                        quiet.num_hours()
+                    ),
+                });
+            }
+        }
+    }
+    out
+}
+
+fn run_failed(f: &Facts) -> Open {
+    let run = &f.run;
+    let partly = run.exit == Exit::Partial.code();
+    let mut body = format!(
+        "The last `seh sync` ended with exit code {}{}.\n",
+        run.exit,
+        if partly {
+            " (some families failed, the rest is stored)"
+        } else {
+            ""
+        }
+    );
+    const SHOWN: usize = 10;
+    for (site, fam, msg) in run.failures.iter().take(SHOWN) {
+        body += &format!("- {} {fam}: {msg}\n", site_name(&f.sites, *site));
+    }
+    if run.failures.len() > SHOWN {
+        body += &format!("- and {} more\n", run.failures.len() - SHOWN);
+    }
+    body += "Fix: `seh status` shows each family's last error; failed windows are \
+             fetched again by the next run.";
+    Open {
+        key: "run".into(),
+        subject: if partly {
+            format!("sync partly failed ({} families)", run.failures.len())
+        } else {
+            format!("sync failed (exit {})", run.exit)
+        },
+        body,
+    }
+}
+
+fn alert(a: &OpenAlert, sites: &[SiteContact]) -> Open {
+    let kind = a.alert_type.as_deref().unwrap_or("alert");
+    let impact = a.impact.map_or(String::new(), |i| format!(", impact {i}"));
+    let site = match &a.site_name {
+        Some(n) => format!("site {} ({n})", a.site_id),
+        None => site_name(sites, a.site_id),
+    };
+    Open {
+        key: format!("alert:{}", a.alert_id),
+        subject: format!("SolarEdge alert on {site}: {kind}{impact}"),
+        body: format!(
+            "SolarEdge raised alert {} on {site}: {kind}{impact} (impact runs 0 to 9, \
+             higher is worse){}{}.\nFix: see the alert in the SolarEdge monitoring app; \
+             this message is resolved when SolarEdge closes the alert.",
+            a.alert_id,
+            a.component
+                .as_deref()
+                .map_or(String::new(), |c| format!(", component {c}")),
+            a.first_trigger
+                .as_deref()
+                .map_or(String::new(), |t| format!(", since {t}")),
+        ),
+    }
+}
+
+/// A site-local timestamp with its offset (as the site details carry it).
+fn parse_local(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 0).unwrap()
+    }
+
+    fn facts() -> Facts {
+        Facts {
+            now: now(),
+            run: RunFacts::default(),
+            credits: None,
+            alerts: Vec::new(),
+            sites: vec![SiteContact {
+                site_id: 7,
+                name: Some("Roof".into()),
+                last_update_time: Some("2026-11-26T12:45:00+01:00".into()),
+            }],
+        }
+    }
+
+    const T: Thresholds = Thresholds {
+        credits_low_percent: 10,
+        offline_hours: 24,
+    };
+
+    fn keys(f: &Facts) -> Vec<String> {
+        derive(f, T).into_iter().map(|o| o.key).collect()
+    }
+
+    #[test]
+    fn a_clean_run_leaves_nothing_open() {
+        assert!(keys(&facts()).is_empty());
+    }
+
+    #[test]
+    fn a_partial_run_is_one_event_with_its_families() {
+        let mut f = facts();
+        f.run.exit = 1;
+        f.run.failures = vec![(7, "energy".into(), "server error 502".into())];
+        let open = derive(&f, T);
+        assert_eq!(open.len(), 1);
+        assert_eq!(open[0].key, "run");
+        assert!(open[0].subject.contains("partly"), "{}", open[0].subject);
+        assert!(open[0].body.contains("site 7 (Roof) energy: server error 502"));
+    }
+
+    #[test]
+    fn a_rejected_key_or_exhausted_credits_are_their_own_events() {
+        let mut f = facts();
+        f.run.exit = Exit::Config.code();
+        f.run.rejected = true;
+        assert_eq!(keys(&f), ["key-rejected"]);
+        let mut f = facts();
+        f.run.exit = Exit::Credits.code();
+        f.run.credits_exhausted_until = Some(now() + Duration::days(4));
+        f.credits = Some(Credits {
+            left: 0,
+            usable: 100,
+            next_reset: now() + Duration::days(4),
+        });
+        let open = derive(&f, T);
+        assert_eq!(open.len(), 1, "{open:?}");
+        assert!(open[0].body.contains("(4 days)"), "{}", open[0].body);
+    }
+
+    #[test]
+    fn credits_below_the_threshold() {
+        let mut f = facts();
+        f.credits = Some(Credits {
+            left: 9,
+            usable: 100,
+            next_reset: now() + Duration::days(2),
+        });
+        assert_eq!(keys(&f), ["credits-low"]);
+        f.credits.as_mut().unwrap().left = 10;
+        assert!(keys(&f).is_empty());
+    }
+
+    #[test]
+    fn alerts_and_silent_sites() {
+        let mut f = facts();
+        f.alerts.push(OpenAlert {
+            alert_id: 42,
+            site_id: 7,
+            site_name: Some("Roof".into()),
+            alert_type: Some("DC_ISOLATION".into()),
+            impact: Some(7),
+            first_trigger: None,
+            component: None,
+        });
+        f.sites[0].last_update_time = Some("2026-11-25T10:00:00+01:00".into());
+        assert_eq!(keys(&f), ["alert:42", "offline:7"]);
+        let open = derive(&f, T);
+        assert!(open[0].subject.contains("impact 7"), "{}", open[0].subject);
+        assert!(open[1].subject.contains("27 hours"), "{}", open[1].subject);
+    }
+
+    #[test]
+    fn a_dead_grant_names_its_site_once() {
+        let mut r = Report::default();
+        r.event(Event::GrantDead { site: 7 });
+        r.event(Event::GrantDead { site: 7 });
+        r.error(7, None, FailureKind::Token, "dead".into());
+        let mut f = facts();
+        f.run = RunFacts::of(&r);
+        assert_eq!(f.run.dead_grants, [7]);
+        assert!(f.run.failures.is_empty());
+        assert_eq!(keys(&f)[0], "grant-dead:7");
+    }
+}
