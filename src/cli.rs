@@ -182,7 +182,11 @@ pub struct AuthLogoutArgs {
 /// Notifications (`[notify]`): send a test message through every channel, or list the
 /// events that are open.
 #[derive(FromArgs, Debug)]
-#[argh(subcommand, name = "notify", example = "seh notify test\nseh notify status")]
+#[argh(
+    subcommand,
+    name = "notify",
+    example = "seh notify test\nseh notify status"
+)]
 pub struct NotifyArgs {
     #[argh(subcommand)]
     pub command: NotifyCommand,

@@ -248,7 +248,10 @@ impl fmt::Debug for Env {
             .field("api_key", &self.api_key.as_ref().map(|_| "****"))
             .field("base_url", &self.base_url)
             .field("database", &self.database)
-            .field("smtp_password", &self.smtp_password.as_ref().map(|_| "****"))
+            .field(
+                "smtp_password",
+                &self.smtp_password.as_ref().map(|_| "****"),
+            )
             .finish_non_exhaustive()
     }
 }

@@ -19,10 +19,10 @@ pub fn run(config: &Config, args: &NotifyArgs) -> Outcome {
 }
 
 fn no_channel(config: &Config) -> Fatal {
-    let file = config
-        .source
-        .as_ref()
-        .map_or_else(|| "the configuration".to_string(), |p| p.display().to_string());
+    let file = config.source.as_ref().map_or_else(
+        || "the configuration".to_string(),
+        |p| p.display().to_string(),
+    );
     Fatal::new(
         Exit::Config,
         anyhow::anyhow!(

@@ -185,7 +185,10 @@ pub fn build(
     }
     let mut email = Vec::new();
     for (i, e) in file.email.into_iter().enumerate() {
-        email.push(build_email(e, smtp_password).map_err(|(k, m)| (format!("notify.email[{i}].{k}"), m))?);
+        email.push(
+            build_email(e, smtp_password)
+                .map_err(|(k, m)| (format!("notify.email[{i}].{k}"), m))?,
+        );
     }
     let mut webhook = Vec::new();
     for (i, w) in file.webhook.into_iter().enumerate() {
@@ -203,10 +206,12 @@ pub fn build(
 
 fn build_email(e: FileEmail, env_password: Option<&str>) -> Result<EmailChannel, (String, String)> {
     let bad = |k: &str, m: String| (k.to_string(), m);
-    let host = e
-        .host
-        .filter(|h| !h.trim().is_empty())
-        .ok_or_else(|| bad("host", "missing (the SMTP server, like \"smtp.gmail.com\")".into()))?;
+    let host = e.host.filter(|h| !h.trim().is_empty()).ok_or_else(|| {
+        bad(
+            "host",
+            "missing (the SMTP server, like \"smtp.gmail.com\")".into(),
+        )
+    })?;
     let security = match e.security.as_deref() {
         None | Some("starttls") => Security::StartTls,
         Some("tls") => Security::Tls,
@@ -237,7 +242,12 @@ fn build_email(e: FileEmail, env_password: Option<&str>) -> Result<EmailChannel,
             let password = match (env_password, file) {
                 (Some(p), _) => p.to_string(),
                 (None, Some(f)) => std::fs::read_to_string(&f)
-                    .map_err(|err| bad("password_file", format!("cannot read {}: {err}", f.display())))?
+                    .map_err(|err| {
+                        bad(
+                            "password_file",
+                            format!("cannot read {}: {err}", f.display()),
+                        )
+                    })?
                     .trim_end_matches(['\r', '\n'])
                     .to_string(),
                 (None, None) => {
@@ -278,10 +288,7 @@ fn build_webhook(w: FileWebhook) -> Result<WebhookChannel, (String, String)> {
         .map(|r| ("https", r))
         .or_else(|| url.strip_prefix("http://").map(|r| ("http", r)))
     else {
-        return Err((
-            "url".into(),
-            "must start with https:// or http://".into(),
-        ));
+        return Err(("url".into(), "must start with https:// or http://".into()));
     };
     let host = rest.1.split(['/', '?', '#']).next().unwrap_or("");
     // user:password@host would print a secret; keep only the part after '@'.

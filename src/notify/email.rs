@@ -73,7 +73,10 @@ fn transport(c: &EmailChannel) -> Result<SmtpTransport, String> {
         });
     }
     if let Some((user, password)) = &c.login {
-        b = b.credentials(Credentials::new(user.clone(), password.expose().to_string()));
+        b = b.credentials(Credentials::new(
+            user.clone(),
+            password.expose().to_string(),
+        ));
     }
     Ok(b.build())
 }
@@ -101,10 +104,16 @@ mod tests {
         };
         let now = Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 0).unwrap();
         let text = String::from_utf8(build(&c, &m, now).unwrap().formatted()).unwrap();
-        assert!(text.contains("Date: Thu, 26 Nov 2026 12:00:00 +0000"), "{text}");
+        assert!(
+            text.contains("Date: Thu, 26 Nov 2026 12:00:00 +0000"),
+            "{text}"
+        );
         assert!(text.contains("Message-ID: <1795694400."), "{text}");
         assert!(text.contains("@example.org>"), "{text}");
-        assert!(text.contains("Subject: Wechselrichter schweigt: =?utf-8?b?"), "{text}");
+        assert!(
+            text.contains("Subject: Wechselrichter schweigt: =?utf-8?b?"),
+            "{text}"
+        );
         assert!(text.contains("charset=utf-8"), "{text}");
     }
 }

@@ -97,7 +97,11 @@ fn days_until(now: DateTime<Utc>, t: DateTime<Utc>) -> i64 {
 }
 
 fn site_name(sites: &[SiteContact], id: SiteId) -> String {
-    match sites.iter().find(|s| s.site_id == id).and_then(|s| s.name.as_deref()) {
+    match sites
+        .iter()
+        .find(|s| s.site_id == id)
+        .and_then(|s| s.name.as_deref())
+    {
         Some(n) => format!("site {id} ({n})"),
         None => format!("site {id}"),
     }
@@ -181,20 +185,28 @@ pub fn derive(f: &Facts, t: Thresholds) -> Vec<Open> {
     }
     if t.offline_hours > 0 {
         for s in &f.sites {
-            let Some(last) = s.last_update_time.as_deref().and_then(parse_local) else {
+            let last = s.last_update_time.as_deref().and_then(parse_local);
+            let (Some(last), Some(read_at)) = (last, s.read_at) else {
                 continue;
             };
-            let quiet = f.now - last;
+            // The details are read about daily: what counts is how long the site had been
+            // silent when they were read, not how old the reading is.
+            let quiet = read_at - last;
             if quiet > Duration::hours(i64::from(t.offline_hours)) {
                 out.push(Open {
                     key: format!("offline:{}", s.site_id),
-                    subject: format!("{} has not reported for {} hours", site_name(&f.sites, s.site_id), quiet.num_hours()),
+                    subject: format!(
+                        "{} has not reported for {} hours",
+                        site_name(&f.sites, s.site_id),
+                        quiet.num_hours()
+                    ),
                     body: format!(
-                        "SolarEdge says {} last communicated at {} ({} hours ago): the \
-                         inverter or its internet connection is probably down, and no \
-                         new data arrives.\nFix: check the inverter's display and network \
-                         (LAN, Wi-Fi or cellular); [notify] offline_hours sets this \
-                         warning.",
+                        "SolarEdge said on {} that {} last communicated at {} ({} hours \
+                         before): the inverter or its internet connection is probably \
+                         down, and no new data arrives.\nFix: check the inverter's display \
+                         and network (LAN, Wi-Fi or cellular); [notify] offline_hours sets \
+                         this warning.",
+                        day(read_at),
                         site_name(&f.sites, s.site_id),
                         day(last),
                         quiet.num_hours()
@@ -247,7 +259,7 @@ fn alert(a: &OpenAlert, sites: &[SiteContact]) -> Open {
     };
     Open {
         key: format!("alert:{}", a.alert_id),
-        subject: format!("SolarEdge alert on {site}: {kind}{impact}"),
+        subject: format!("SolarEdge alert {} on {site}: {kind}{impact}", a.alert_id),
         body: format!(
             "SolarEdge raised alert {} on {site}: {kind}{impact} (impact runs 0 to 9, \
              higher is worse){}{}.\nFix: see the alert in the SolarEdge monitoring app; \
@@ -289,6 +301,7 @@ mod tests {
                 site_id: 7,
                 name: Some("Roof".into()),
                 last_update_time: Some("2026-11-26T12:45:00+01:00".into()),
+                read_at: Some(now()),
             }],
         }
     }
@@ -316,7 +329,9 @@ mod tests {
         assert_eq!(open.len(), 1);
         assert_eq!(open[0].key, "run");
         assert!(open[0].subject.contains("partly"), "{}", open[0].subject);
-        assert!(open[0].body.contains("site 7 (Roof) energy: server error 502"));
+        assert!(open[0]
+            .body
+            .contains("site 7 (Roof) energy: server error 502"));
     }
 
     #[test]
@@ -363,8 +378,13 @@ mod tests {
             first_trigger: None,
             component: None,
         });
+        // Read a day after its last contact, the site is silent; a reading that is
+        // merely old is not.
         f.sites[0].last_update_time = Some("2026-11-25T10:00:00+01:00".into());
         assert_eq!(keys(&f), ["alert:42", "offline:7"]);
+        let mut stale_reading = f.clone();
+        stale_reading.sites[0].read_at = Some(now() - Duration::hours(20));
+        assert_eq!(keys(&stale_reading), ["alert:42"]);
         let open = derive(&f, T);
         assert!(open[0].subject.contains("impact 7"), "{}", open[0].subject);
         assert!(open[1].subject.contains("27 hours"), "{}", open[1].subject);

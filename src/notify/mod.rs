@@ -36,7 +36,11 @@ pub struct Message {
 /// Every due item in one message: problems first, then reminders, then resolved ones.
 pub fn compose(items: &[Item]) -> Message {
     let count = |p: Phase| items.iter().filter(|i| i.phase == p).count();
-    let (new, remind, resolved) = (count(Phase::New), count(Phase::Reminder), count(Phase::Resolved));
+    let (new, remind, resolved) = (
+        count(Phase::New),
+        count(Phase::Reminder),
+        count(Phase::Resolved),
+    );
     let label = |i: &Item| match i.phase {
         Phase::New => "",
         Phase::Reminder => "still open: ",
@@ -118,7 +122,11 @@ pub struct Summary {
 }
 
 /// After a sync: derive, compare, send what is due, remember.
-pub fn after_run(cfg: &NotifyConfig, store: &mut Store, facts: &Facts) -> Result<Summary, store::Error> {
+pub fn after_run(
+    cfg: &NotifyConfig,
+    store: &mut Store,
+    facts: &Facts,
+) -> Result<Summary, store::Error> {
     let open = events::derive(
         facts,
         Thresholds {
@@ -128,7 +136,12 @@ pub fn after_run(cfg: &NotifyConfig, store: &mut Store, facts: &Facts) -> Result
     );
     let now = facts.now;
     let stored = store.notify_rows()?;
-    let plan = state::plan(now, &stored, &open, Duration::hours(i64::from(cfg.remind_hours)));
+    let plan = state::plan(
+        now,
+        &stored,
+        &open,
+        Duration::hours(i64::from(cfg.remind_hours)),
+    );
     let mut summary = Summary {
         open: open.len(),
         due: plan.items.len(),
@@ -147,10 +160,13 @@ pub fn after_run(cfg: &NotifyConfig, store: &mut Store, facts: &Facts) -> Result
     let sent = send_all(cfg, &message, now);
     summary.failed = sent.into_iter().filter(|s| s.result.is_err()).collect();
     let delivered = summary.failed.is_empty();
-    let error = summary
-        .failed
-        .first()
-        .map(|s| format!("{}: {}", s.channel, s.result.as_ref().err().map_or("", |e| e.as_str())));
+    let error = summary.failed.first().map(|s| {
+        format!(
+            "{}: {}",
+            s.channel,
+            s.result.as_ref().err().map_or("", |e| e.as_str())
+        )
+    });
     store.record_notify_message(now, plan.items.len(), delivered, error.as_deref())?;
     store.set_notify_rows(&if delivered { plan.after() } else { plan.rows })?;
     Ok(summary)

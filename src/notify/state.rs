@@ -158,7 +158,11 @@ mod tests {
         for q in 0..hours * 4 {
             let now = t(0) + Duration::minutes(q * 15);
             let h = q as f64 / 4.0;
-            let events = if is_open(h) { vec![open("run")] } else { vec![] };
+            let events = if is_open(h) {
+                vec![open("run")]
+            } else {
+                vec![]
+            };
             let p = plan(now, &state, &events, DAY);
             sent.extend(p.items.iter().map(|i| (h, i.phase)));
             state = p.after();
@@ -171,7 +175,11 @@ mod tests {
         let sent = story(60, |h| (2.0..50.0).contains(&h));
         assert_eq!(
             sent,
-            [(2.0, Phase::New), (26.0, Phase::Reminder), (50.0, Phase::Resolved)]
+            [
+                (2.0, Phase::New),
+                (26.0, Phase::Reminder),
+                (50.0, Phase::Resolved)
+            ]
         );
     }
 

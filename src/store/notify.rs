@@ -36,12 +36,15 @@ pub struct OpenAlert {
     pub component: Option<String>,
 }
 
-/// A site's name and the `lastUpdateTime` its details last reported (site-local text).
+/// A site's name, the `lastUpdateTime` its details last reported (site-local text with
+/// offset) and when those details were read (they are read about daily, so the silence
+/// that counts is the one at the time of reading).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SiteContact {
     pub site_id: SiteId,
     pub name: Option<String>,
     pub last_update_time: Option<String>,
+    pub read_at: Option<DateTime<Utc>>,
 }
 
 fn ts(s: Option<String>) -> Option<DateTime<Utc>> {
@@ -153,11 +156,7 @@ impl Store {
             .ctx(query)?;
         let mut rows = stmt
             .query_map([], |r| {
-                Ok((
-                    ts(r.get(0)?).unwrap_or_default(),
-                    r.get(1)?,
-                    r.get(2)?,
-                ))
+                Ok((ts(r.get(0)?).unwrap_or_default(), r.get(1)?, r.get(2)?))
             })
             .ctx(query)?;
         rows.next().transpose().ctx(query)
@@ -197,9 +196,11 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT site_id, name, last_update_time FROM seh_sites \
-                 WHERE upper(coalesce(activation_status, 'ACTIVE')) = 'ACTIVE' \
-                 ORDER BY site_id",
+                "SELECT s.site_id, s.name, s.last_update_time, d.last_success \
+                 FROM seh_sites s LEFT JOIN seh_sync_state d \
+                 ON d.site_id = s.site_id AND d.family = 'details' \
+                 WHERE upper(coalesce(s.activation_status, 'ACTIVE')) = 'ACTIVE' \
+                 ORDER BY s.site_id",
             )
             .ctx(query)?;
         let rows = stmt
@@ -208,6 +209,7 @@ impl Store {
                     site_id: r.get(0)?,
                     name: r.get(1)?,
                     last_update_time: r.get(2)?,
+                    read_at: ts(r.get(3)?),
                 })
             })
             .ctx(query)?;

@@ -16,6 +16,8 @@ mod db_trouble;
 mod faults;
 mod incremental;
 mod limiter;
+// Notifications: SMTP (aiosmtpd) and webhook receivers on 127.0.0.1.
+mod notify;
 mod read_only;
 mod reprocess;
 mod secrets;
