@@ -706,6 +706,46 @@ mod tests {
     }
 
     #[test]
+    fn the_example_notify_section_parses_uncommented() {
+        let section = EXAMPLE
+            .split("[notify]")
+            .nth(1)
+            .expect("a [notify] section");
+        let section = section.split("\n[oauth]").next().unwrap();
+        let text: String = section
+            .lines()
+            .filter_map(|l| l.strip_prefix("# "))
+            .filter(|l| l.contains(" = ") || l.starts_with("[["))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let dir = tempfile::tempdir().unwrap();
+        let pw = dir.path().join("pw");
+        std::fs::write(&pw, "EXAMPLEPASSWORD\n").unwrap();
+        let text = text.replace("/etc/seh/smtp-password", &pw.display().to_string());
+        let c = load_text(&format!("[notify]\n{text}"), &Env::default()).unwrap();
+        assert_eq!(c.notify.email.len(), 1);
+        assert_eq!(c.notify.webhook.len(), 1);
+        assert_eq!(
+            c.notify.email[0].login.as_ref().unwrap().1.expose(),
+            "EXAMPLEPASSWORD"
+        );
+        let env = Env {
+            smtp_password: Some("FROMENV".into()),
+            ..Env::default()
+        };
+        let c = load_text(&format!("[notify]\n{text}"), &env).unwrap();
+        assert_eq!(
+            c.notify.email[0].login.as_ref().unwrap().1.expose(),
+            "FROMENV"
+        );
+        let dbg = format!("{c:?} {env:?}");
+        assert!(
+            !dbg.contains("FROMENV") && !dbg.contains("YOUR-TOKEN"),
+            "{dbg}"
+        );
+    }
+
+    #[test]
     fn oauth_section() {
         let c = load_text(
             "[database]\npath = \"/var/lib/seh/seh.db\"\n[oauth]\nclient_id = \"cid\"\nclient_secret = \"OAUTHSECRET\"\n",
