@@ -160,5 +160,30 @@ fn facts(
             .filter(|a| config.wants_site(a.site_id))
             .collect(),
         sites,
+        grants: grants(config),
     })
+}
+
+/// The grants of the token store, without tokens; none when it cannot be read (the
+/// harvest has said why).
+fn grants(config: &Config) -> Vec<events::GrantFacts> {
+    let store = crate::oauth::store::TokenStore::new(&config.token_store);
+    if config.oauth.is_none() || !store.exists() {
+        return Vec::new();
+    }
+    let Ok(tokens) = store.load() else {
+        return Vec::new();
+    };
+    let idle = chrono::Duration::days(crate::oauth::REFRESH_IDLE_LIMIT_DAYS);
+    tokens
+        .grants
+        .iter()
+        .filter(|g| config.wants_site(g.site_id))
+        .map(|g| events::GrantFacts {
+            site: g.site_id,
+            idle_expiry: g.refreshed_at + idle,
+            grant_ends: g.grant_ends,
+            dead: g.dead.is_some(),
+        })
+        .collect()
 }

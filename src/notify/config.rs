@@ -17,6 +17,7 @@ pub struct FileNotify {
     max_per_hour: Option<u32>,
     credits_low_percent: Option<u32>,
     offline_hours: Option<u32>,
+    grant_idle_days: Option<u32>,
     #[serde(default)]
     email: Vec<FileEmail>,
     #[serde(default)]
@@ -141,6 +142,8 @@ pub struct NotifyConfig {
     /// A site whose details say it last communicated longer ago than this is offline
     /// (default 24; 0 turns it off).
     pub offline_hours: u32,
+    /// An OAuth refresh token that would die unused within this many days (default 7).
+    pub grant_idle_days: u32,
 }
 
 impl Default for NotifyConfig {
@@ -152,6 +155,7 @@ impl Default for NotifyConfig {
             max_per_hour: 6,
             credits_low_percent: 10,
             offline_hours: 24,
+            grant_idle_days: 7,
         }
     }
 }
@@ -201,6 +205,7 @@ pub fn build(
         max_per_hour,
         credits_low_percent,
         offline_hours: file.offline_hours.unwrap_or(d.offline_hours),
+        grant_idle_days: file.grant_idle_days.unwrap_or(d.grant_idle_days),
     })
 }
 

@@ -70,6 +70,16 @@ pub struct Credits {
     pub next_reset: DateTime<Utc>,
 }
 
+/// An OAuth grant as the token store has it (no token).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct GrantFacts {
+    pub site: SiteId,
+    /// When its refresh token dies unused (30 days after the last refresh).
+    pub idle_expiry: DateTime<Utc>,
+    pub grant_ends: DateTime<Utc>,
+    pub dead: bool,
+}
+
 /// Everything the events are derived from.
 #[derive(Clone, Debug)]
 pub struct Facts {
@@ -79,6 +89,7 @@ pub struct Facts {
     pub credits: Option<Credits>,
     pub alerts: Vec<OpenAlert>,
     pub sites: Vec<SiteContact>,
+    pub grants: Vec<GrantFacts>,
 }
 
 /// The thresholds of `[notify]` that events use.
@@ -86,7 +97,12 @@ pub struct Facts {
 pub struct Thresholds {
     pub credits_low_percent: u32,
     pub offline_hours: u32,
+    /// A refresh token that would die unused within this many days is an event.
+    pub grant_idle_days: u32,
 }
+
+/// A grant's end this close is an event (the owner must log in again before it).
+const GRANT_ENDING_DAYS: i64 = 30;
 
 fn day(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M UTC").to_string()
@@ -156,7 +172,15 @@ pub fn derive(f: &Facts, t: Thresholds) -> Vec<Open> {
             });
         }
     }
-    for site in &run.dead_grants {
+    // A grant is dead when this run found it so or the token store says so (a dead
+    // grant's site is not tried again, so later runs report nothing about it).
+    let mut dead: Vec<SiteId> = run.dead_grants.clone();
+    for g in f.grants.iter().filter(|g| g.dead) {
+        if !dead.contains(&g.site) {
+            dead.push(g.site);
+        }
+    }
+    for site in &dead {
         out.push(Open {
             key: format!("grant-dead:{site}"),
             subject: format!("OAuth grant dead for {}", site_name(&f.sites, *site)),
@@ -167,6 +191,42 @@ pub fn derive(f: &Facts, t: Thresholds) -> Vec<Open> {
                 site_name(&f.sites, *site)
             ),
         });
+    }
+    for g in f.grants.iter().filter(|g| !dead.contains(&g.site)) {
+        let name = site_name(&f.sites, g.site);
+        let idle = g.idle_expiry - f.now;
+        if idle < Duration::days(i64::from(t.grant_idle_days)) {
+            out.push(Open {
+                key: format!("grant-idle:{}", g.site),
+                subject: format!(
+                    "OAuth grant of {name} dies unused in {} days",
+                    idle.num_days().max(0)
+                ),
+                body: format!(
+                    "The refresh token of {name} was last used {} days ago and dies on {} \
+                     if no seh run refreshes it; then the site needs a new login.\nFix: \
+                     make sure `seh sync` runs (the timer: `systemctl status seh.timer`); \
+                     any run refreshes it.",
+                    crate::oauth::REFRESH_IDLE_LIMIT_DAYS - idle.num_days().max(0),
+                    day(g.idle_expiry)
+                ),
+            });
+        }
+        let left = g.grant_ends - f.now;
+        if left < Duration::days(GRANT_ENDING_DAYS) {
+            out.push(Open {
+                key: format!("grant-ending:{}", g.site),
+                subject: format!(
+                    "OAuth grant of {name} ends in {} days",
+                    left.num_days().max(0)
+                ),
+                body: format!(
+                    "The Site Access grant of {name} ends on {}; after that seh cannot \
+                     read the site.\nFix: run `seh auth login` for the site before then.",
+                    day(g.grant_ends)
+                ),
+            });
+        }
     }
     // A run whose only trouble is told by an event of its own is not told twice.
     let told = match run.exit {
@@ -297,6 +357,7 @@ mod tests {
             run: RunFacts::default(),
             credits: None,
             alerts: Vec::new(),
+            grants: Vec::new(),
             sites: vec![SiteContact {
                 site_id: 7,
                 name: Some("Roof".into()),
@@ -309,6 +370,7 @@ mod tests {
     const T: Thresholds = Thresholds {
         credits_low_percent: 10,
         offline_hours: 24,
+        grant_idle_days: 7,
     };
 
     fn keys(f: &Facts) -> Vec<String> {
@@ -388,6 +450,25 @@ mod tests {
         let open = derive(&f, T);
         assert!(open[0].subject.contains("impact 7"), "{}", open[0].subject);
         assert!(open[1].subject.contains("27 hours"), "{}", open[1].subject);
+    }
+
+    #[test]
+    fn grants_dying_unused_ending_or_dead() {
+        let mut f = facts();
+        let grant = GrantFacts {
+            site: 7,
+            idle_expiry: now() + Duration::days(20),
+            grant_ends: now() + Duration::days(300),
+            dead: false,
+        };
+        f.grants = vec![grant];
+        assert!(keys(&f).is_empty());
+        f.grants[0].idle_expiry = now() + Duration::days(6);
+        f.grants[0].grant_ends = now() + Duration::days(29);
+        assert_eq!(keys(&f), ["grant-idle:7", "grant-ending:7"]);
+        // Dead in the token store though this run said nothing: dead, and nothing else.
+        f.grants[0].dead = true;
+        assert_eq!(keys(&f), ["grant-dead:7"]);
     }
 
     #[test]

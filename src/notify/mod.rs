@@ -132,6 +132,7 @@ pub fn after_run(
         Thresholds {
             credits_low_percent: cfg.credits_low_percent,
             offline_hours: cfg.offline_hours,
+            grant_idle_days: cfg.grant_idle_days,
         },
     );
     let now = facts.now;
