@@ -160,6 +160,11 @@ fn facts(
             .filter(|a| config.wants_site(a.site_id))
             .collect(),
         sites,
+        production: store
+            .production()?
+            .into_iter()
+            .filter(|p| config.wants_site(p.site_id))
+            .collect(),
         grants: grants(config),
     })
 }

@@ -18,6 +18,7 @@ pub struct FileNotify {
     credits_low_percent: Option<u32>,
     offline_hours: Option<u32>,
     grant_idle_days: Option<u32>,
+    stale_hours: Option<u32>,
     #[serde(default)]
     email: Vec<FileEmail>,
     #[serde(default)]
@@ -144,6 +145,9 @@ pub struct NotifyConfig {
     pub offline_hours: u32,
     /// An OAuth refresh token that would die unused within this many days (default 7).
     pub grant_idle_days: u32,
+    /// A site whose quarter-hours show no production for this many hours in which it
+    /// produced the day before is stale (default 3; 0 turns it off).
+    pub stale_hours: u32,
 }
 
 impl Default for NotifyConfig {
@@ -156,6 +160,7 @@ impl Default for NotifyConfig {
             credits_low_percent: 10,
             offline_hours: 24,
             grant_idle_days: 7,
+            stale_hours: 3,
         }
     }
 }
@@ -206,6 +211,7 @@ pub fn build(
         credits_low_percent,
         offline_hours: file.offline_hours.unwrap_or(d.offline_hours),
         grant_idle_days: file.grant_idle_days.unwrap_or(d.grant_idle_days),
+        stale_hours: file.stale_hours.unwrap_or(d.stale_hours),
     })
 }
 

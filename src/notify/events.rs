@@ -8,7 +8,7 @@
 use crate::exit::Exit;
 use crate::harvest::report::{Event, FailureKind, Outcome, Report};
 use crate::model::SiteId;
-use crate::store::{OpenAlert, SiteContact};
+use crate::store::{OpenAlert, Production, SiteContact};
 use chrono::{DateTime, Duration, Utc};
 
 /// One open event.
@@ -89,6 +89,7 @@ pub struct Facts {
     pub credits: Option<Credits>,
     pub alerts: Vec<OpenAlert>,
     pub sites: Vec<SiteContact>,
+    pub production: Vec<Production>,
     pub grants: Vec<GrantFacts>,
 }
 
@@ -99,6 +100,8 @@ pub struct Thresholds {
     pub offline_hours: u32,
     /// A refresh token that would die unused within this many days is an event.
     pub grant_idle_days: u32,
+    /// Hours of daylight without a quarter-hour of production that make a site stale.
+    pub stale_hours: u32,
 }
 
 /// A grant's end this close is an event (the owner must log in again before it).
@@ -243,6 +246,30 @@ pub fn derive(f: &Facts, t: Thresholds) -> Vec<Open> {
     for a in &f.alerts {
         out.push(alert(a, &f.sites));
     }
+    if t.stale_hours > 0 {
+        for p in &f.production {
+            let sunny = Duration::minutes(15 * p.sunny_quarters_since);
+            if sunny < Duration::hours(i64::from(t.stale_hours)) {
+                continue;
+            }
+            let name = site_name(&f.sites, p.site_id);
+            out.push(Open {
+                key: format!("stale:{}", p.site_id),
+                subject: format!("{name} sends no production since {}", day(p.last)),
+                body: format!(
+                    "The newest quarter-hour with production of {name} is from {}. seh has \
+                     asked up to {}, and the day before the site produced for {:.1} hours \
+                     at those times of day: the sun is up, but no data comes. The inverter \
+                     or its link may be down, or SolarEdge is late.\nFix: check the \
+                     inverter's display and network; [notify] stale_hours sets this \
+                     warning.",
+                    day(p.last),
+                    day(p.covered_to),
+                    sunny.num_minutes() as f64 / 60.0
+                ),
+            });
+        }
+    }
     if t.offline_hours > 0 {
         for s in &f.sites {
             let last = s.last_update_time.as_deref().and_then(parse_local);
@@ -358,6 +385,7 @@ mod tests {
             credits: None,
             alerts: Vec::new(),
             grants: Vec::new(),
+            production: Vec::new(),
             sites: vec![SiteContact {
                 site_id: 7,
                 name: Some("Roof".into()),
@@ -371,6 +399,7 @@ mod tests {
         credits_low_percent: 10,
         offline_hours: 24,
         grant_idle_days: 7,
+        stale_hours: 3,
     };
 
     fn keys(f: &Facts) -> Vec<String> {
@@ -450,6 +479,25 @@ mod tests {
         let open = derive(&f, T);
         assert!(open[0].subject.contains("impact 7"), "{}", open[0].subject);
         assert!(open[1].subject.contains("27 hours"), "{}", open[1].subject);
+    }
+
+    #[test]
+    fn no_production_while_the_sun_was_up() {
+        let mut f = facts();
+        let p = Production {
+            site_id: 7,
+            last: now() - Duration::hours(4),
+            covered_to: now(),
+            sunny_quarters_since: 11,
+        };
+        f.production = vec![p.clone()];
+        assert!(
+            keys(&f).is_empty(),
+            "under 3 h of sun: night, or not long enough"
+        );
+        f.production[0].sunny_quarters_since = 12;
+        assert_eq!(keys(&f), ["stale:7"]);
+        assert!(derive(&f, T)[0].body.contains("for 3.0 hours"));
     }
 
     #[test]

@@ -133,6 +133,7 @@ pub fn after_run(
             credits_low_percent: cfg.credits_low_percent,
             offline_hours: cfg.offline_hours,
             grant_idle_days: cfg.grant_idle_days,
+            stale_hours: cfg.stale_hours,
         },
     );
     let now = facts.now;

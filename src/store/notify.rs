@@ -47,6 +47,20 @@ pub struct SiteContact {
     pub read_at: Option<DateTime<Utc>>,
 }
 
+/// How a site's production data stands: the newest quarter-hour with energy above zero,
+/// the end of the newest quarter-hour stored at all (the API answers null for those it
+/// has no value for, so this is how far seh has asked), and how many quarter-hours had production the day
+/// before over the same hours of the day (the sun was up then; a site that sent nothing in
+/// those hours is silent, not in the dark).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Production {
+    pub site_id: SiteId,
+    pub last: DateTime<Utc>,
+    pub covered_to: DateTime<Utc>,
+    /// Quarter-hours with production in `[last - 24 h, min(covered_to - 24 h, last))`.
+    pub sunny_quarters_since: i64,
+}
+
 fn ts(s: Option<String>) -> Option<DateTime<Utc>> {
     s.as_deref().and_then(parse_ts)
 }
@@ -214,5 +228,54 @@ impl Store {
             })
             .ctx(query)?;
         rows.collect::<rusqlite::Result<_>>().ctx(query)
+    }
+
+    /// [`Production`] of every active site with quarter-hour energy.
+    pub fn production(&self) -> Result<Vec<Production>, Error> {
+        let query = "read production";
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT s.site_id, (SELECT max(e.ts_utc) FROM seh_energy e \
+                 WHERE e.site_id = s.site_id AND e.resolution = 'QUARTER_HOUR'), \
+                 (SELECT max(e.ts_utc) FROM seh_energy e \
+                 WHERE e.site_id = s.site_id AND e.resolution = 'QUARTER_HOUR' \
+                 AND e.energy_wh > 0) FROM seh_sites s \
+                 WHERE upper(coalesce(s.activation_status, 'ACTIVE')) = 'ACTIVE' \
+                 ORDER BY s.site_id",
+            )
+            .ctx(query)?;
+        let rows: Vec<(SiteId, Option<String>, Option<String>)> = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .ctx(query)?
+            .collect::<rusqlite::Result<_>>()
+            .ctx(query)?;
+        let mut out = Vec::new();
+        for (site_id, newest, last) in rows {
+            let (Some(newest), Some(last)) = (ts(newest), ts(last)) else {
+                continue;
+            };
+            // The API answers every quarter-hour asked for, null while nothing came.
+            let covered_to = newest + chrono::Duration::minutes(15);
+            let day = chrono::Duration::hours(24);
+            let to = (covered_to - day).min(last);
+            let sunny_quarters_since = self
+                .conn
+                .query_row(
+                    "SELECT count(*) FROM seh_energy WHERE site_id = ?1 \
+                     AND resolution = 'QUARTER_HOUR' AND energy_wh > 0 \
+                     AND ts_utc >= ?2 AND ts_utc < ?3",
+                    params![site_id, fmt_ts(&(last - day)), fmt_ts(&to)],
+                    |r| r.get(0),
+                )
+                .ctx(query)?;
+            out.push(Production {
+                site_id,
+                last,
+                covered_to,
+                sunny_quarters_since,
+            });
+        }
+        Ok(out)
     }
 }

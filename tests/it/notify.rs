@@ -487,3 +487,45 @@ fn a_dead_mail_server_costs_no_data_and_the_message_comes_later() {
     let status = env.seh(&["notify", "status"]);
     assert!(!status.stdout.contains("not told yet"), "{status}");
 }
+
+/// The first site's inverter died four hours before the start (Berlin, 08:00 UTC on a
+/// November day: the sun was up since about 07:00).
+fn silent_sim() -> seh_sim::app::SimOptions {
+    let mut o = quiet_sim();
+    o.scenario.sites[0].silent_after_hours = Some(-4);
+    o
+}
+
+#[test]
+fn a_site_that_stops_reporting_is_stale_then_offline() {
+    let env = TestEnv::with(silent_sim(), ConfigSpec::default());
+    let site = env.scenario.sites[0].id;
+    let hook = Receiver::start();
+    write_config(&env, KEY, &webhook_section(&hook.url));
+    env.sync_ok();
+    let titles = hook.titles();
+    assert_eq!(titles.len(), 1, "{titles:?}");
+    assert!(
+        titles[0].starts_with(&format!("seh: site {site} ("))
+            && titles[0].contains("sends no production since"),
+        "{titles:?}"
+    );
+    env.sync_ok();
+    assert_eq!(hook.got().len(), 1);
+
+    // A day later the daily details show how long it has been silent.
+    env.pass_time(Duration::hours(25), &[&env.db]);
+    env.sync_ok();
+    let got = hook.got();
+    assert_eq!(got.len(), 2, "{:?}", hook.titles());
+    let text = got[1].body["message"].as_str().unwrap();
+    assert!(
+        text.contains("STILL OPEN: site") && text.contains("sends no production"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("PROBLEM: site {site} ("))
+            && text.contains("has not reported for 29 hours"),
+        "{text}"
+    );
+}
