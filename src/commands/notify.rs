@@ -166,6 +166,21 @@ fn facts(
             .filter(|p| config.wants_site(p.site_id))
             .collect(),
         grants: grants(config),
+        disk: disk(&config.database),
+    })
+}
+
+/// Free space on the database's file system; `None` when it cannot be read.
+fn disk(db: &std::path::Path) -> Option<events::Disk> {
+    let dir = match db.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => std::path::Path::new("."),
+    };
+    let v = rustix::fs::statvfs(dir).ok()?;
+    Some(events::Disk {
+        free: v.f_bavail.saturating_mul(v.f_frsize),
+        total: v.f_blocks.saturating_mul(v.f_frsize),
+        database: std::fs::metadata(db).map_or(0, |m| m.len()),
     })
 }
 

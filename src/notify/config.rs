@@ -19,6 +19,7 @@ pub struct FileNotify {
     offline_hours: Option<u32>,
     grant_idle_days: Option<u32>,
     stale_hours: Option<u32>,
+    disk_free_mb: Option<u64>,
     #[serde(default)]
     email: Vec<FileEmail>,
     #[serde(default)]
@@ -148,6 +149,9 @@ pub struct NotifyConfig {
     /// A site whose quarter-hours show no production for this many hours in which it
     /// produced the day before is stale (default 3; 0 turns it off).
     pub stale_hours: u32,
+    /// Less free space than this (MB) on the database's disk is an event (default 200;
+    /// 0 turns it off).
+    pub disk_free_mb: u64,
 }
 
 impl Default for NotifyConfig {
@@ -161,6 +165,7 @@ impl Default for NotifyConfig {
             offline_hours: 24,
             grant_idle_days: 7,
             stale_hours: 3,
+            disk_free_mb: 200,
         }
     }
 }
@@ -212,6 +217,7 @@ pub fn build(
         offline_hours: file.offline_hours.unwrap_or(d.offline_hours),
         grant_idle_days: file.grant_idle_days.unwrap_or(d.grant_idle_days),
         stale_hours: file.stale_hours.unwrap_or(d.stale_hours),
+        disk_free_mb: file.disk_free_mb.unwrap_or(d.disk_free_mb),
     })
 }
 

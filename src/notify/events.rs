@@ -80,6 +80,16 @@ pub struct GrantFacts {
     pub dead: bool,
 }
 
+/// The file system of the database.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Disk {
+    /// Bytes an unprivileged writer may still use.
+    pub free: u64,
+    pub total: u64,
+    /// The database file itself (without `-wal`).
+    pub database: u64,
+}
+
 /// Everything the events are derived from.
 #[derive(Clone, Debug)]
 pub struct Facts {
@@ -91,6 +101,7 @@ pub struct Facts {
     pub sites: Vec<SiteContact>,
     pub production: Vec<Production>,
     pub grants: Vec<GrantFacts>,
+    pub disk: Option<Disk>,
 }
 
 /// The thresholds of `[notify]` that events use.
@@ -102,6 +113,8 @@ pub struct Thresholds {
     pub grant_idle_days: u32,
     /// Hours of daylight without a quarter-hour of production that make a site stale.
     pub stale_hours: u32,
+    /// Less free space than this on the database's disk is an event.
+    pub disk_free_mb: u64,
 }
 
 /// A grant's end this close is an event (the owner must log in again before it).
@@ -171,6 +184,25 @@ pub fn derive(f: &Facts, t: Thresholds) -> Vec<Open> {
                     c.usable,
                     day(c.next_reset),
                     days_until(f.now, c.next_reset)
+                ),
+            });
+        }
+    }
+    if let Some(d) = f.disk {
+        let mb = |b: u64| b / 1_000_000;
+        if t.disk_free_mb > 0 && mb(d.free) < t.disk_free_mb {
+            out.push(Open {
+                key: "disk-full".into(),
+                subject: format!("database disk nearly full: {} MB free", mb(d.free)),
+                body: format!(
+                    "The disk of the database has {} MB free of {} MB; the database is \
+                     {} MB. When it is full, syncs end with exit 4 and fetch nothing until \
+                     there is room (nothing stored is lost).\nFix: free space on that disk, \
+                     or move the database to a larger one ([database] path); [notify] \
+                     disk_free_mb sets this warning.",
+                    mb(d.free),
+                    mb(d.total),
+                    mb(d.database)
                 ),
             });
         }
@@ -386,6 +418,7 @@ mod tests {
             alerts: Vec::new(),
             grants: Vec::new(),
             production: Vec::new(),
+            disk: None,
             sites: vec![SiteContact {
                 site_id: 7,
                 name: Some("Roof".into()),
@@ -400,6 +433,7 @@ mod tests {
         offline_hours: 24,
         grant_idle_days: 7,
         stale_hours: 3,
+        disk_free_mb: 200,
     };
 
     fn keys(f: &Facts) -> Vec<String> {
@@ -479,6 +513,20 @@ mod tests {
         let open = derive(&f, T);
         assert!(open[0].subject.contains("impact 7"), "{}", open[0].subject);
         assert!(open[1].subject.contains("27 hours"), "{}", open[1].subject);
+    }
+
+    #[test]
+    fn a_nearly_full_disk() {
+        let mut f = facts();
+        f.disk = Some(Disk {
+            free: 200_000_000,
+            total: 8_000_000_000,
+            database: 900_000_000,
+        });
+        assert!(keys(&f).is_empty());
+        f.disk.as_mut().unwrap().free = 199_999_999;
+        assert_eq!(keys(&f), ["disk-full"]);
+        assert!(derive(&f, T)[0].subject.contains("199 MB free"));
     }
 
     #[test]

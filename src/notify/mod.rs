@@ -134,6 +134,7 @@ pub fn after_run(
             offline_hours: cfg.offline_hours,
             grant_idle_days: cfg.grant_idle_days,
             stale_hours: cfg.stale_hours,
+            disk_free_mb: cfg.disk_free_mb,
         },
     );
     let now = facts.now;

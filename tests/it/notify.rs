@@ -339,7 +339,6 @@ impl Smtp {
         let out = dir.join("mail");
         std::fs::create_dir_all(&out).unwrap();
         let mut child = Command::new("/usr/bin/python3")
-            .env("PYTHONWARNINGS", "ignore")
             .arg(&script)
             .arg(port.to_string())
             .arg(dir.join("server.pem"))
@@ -349,7 +348,9 @@ impl Smtp {
             .arg(SMTP_PASSWORD)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            // aiosmtpd logs a deprecation of its own on every login; a failed start
+            // shows as the missing "ready" line.
+            .stderr(Stdio::null())
             .spawn()
             .expect("python3 with aiosmtpd (Debian python3-aiosmtpd; .ci/run installs it)");
         let mut line = String::new();
@@ -527,5 +528,32 @@ fn a_site_that_stops_reporting_is_stale_then_offline() {
         text.contains(&format!("PROBLEM: site {site} ("))
             && text.contains("has not reported for 29 hours"),
         "{text}"
+    );
+}
+
+/// The free space is read from the database's real file system: a threshold above it
+/// opens the event, one below resolves it.
+#[test]
+fn a_nearly_full_disk_is_told_and_resolved() {
+    let env = TestEnv::with(quiet_sim(), ConfigSpec::default());
+    let hook = Receiver::start();
+    let hook_lines = webhook_section(&hook.url);
+    write_config(
+        &env,
+        KEY,
+        &format!("disk_free_mb = 1000000000\n{hook_lines}"),
+    );
+    env.sync_ok();
+    let titles = hook.titles();
+    assert_eq!(titles.len(), 1, "{titles:?}");
+    assert!(
+        titles[0].starts_with("seh: database disk nearly full: "),
+        "{titles:?}"
+    );
+    write_config(&env, KEY, &format!("disk_free_mb = 1\n{hook_lines}"));
+    env.sync_ok();
+    assert_eq!(
+        hook.titles()[1],
+        titles[0].replace("seh: ", "seh: resolved: ")
     );
 }
