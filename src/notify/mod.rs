@@ -190,6 +190,56 @@ mod tests {
         }
     }
 
+    fn facts(now: DateTime<Utc>, exit: u8) -> Facts {
+        Facts {
+            now,
+            run: events::RunFacts {
+                exit,
+                failures: vec![(1, "energy".into(), "server error 502".into())],
+                ..events::RunFacts::default()
+            },
+            credits: None,
+            alerts: Vec::new(),
+            sites: Vec::new(),
+            production: Vec::new(),
+            grants: Vec::new(),
+            disk: None,
+        }
+    }
+
+    #[test]
+    fn the_hourly_cap_holds_messages_back_and_an_undelivered_one_stays_due() {
+        let mut store = Store::open_in_memory().unwrap();
+        // Nothing listens on port 9 of localhost: every send fails at once.
+        let cfg = NotifyConfig {
+            webhook: vec![config::WebhookChannel {
+                url: crate::api::Secret::new("http://127.0.0.1:9/"),
+                shown: "http://127.0.0.1:9".into(),
+                headers: Vec::new(),
+                topic: None,
+            }],
+            max_per_hour: 2,
+            ..NotifyConfig::default()
+        };
+        let t0 = Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 0).unwrap();
+        for minutes in [0, 15] {
+            let s =
+                after_run(&cfg, &mut store, &facts(t0 + Duration::minutes(minutes), 1)).unwrap();
+            assert_eq!((s.due, s.capped, s.failed.len()), (1, false, 1));
+        }
+        // Two tries this hour: the third run holds back, the event stays open and untold.
+        let s = after_run(&cfg, &mut store, &facts(t0 + Duration::minutes(30), 1)).unwrap();
+        assert!(s.capped && s.failed.is_empty(), "{s:?}");
+        let rows = store.notify_rows().unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!((rows[0].opened_at, rows[0].notified_at), (t0, None));
+        // An hour later it is tried again.
+        let s = after_run(&cfg, &mut store, &facts(t0 + Duration::minutes(61), 1)).unwrap();
+        assert!(!s.capped && s.due == 1, "{s:?}");
+        let last = store.last_notify_message().unwrap().unwrap();
+        assert!(!last.1 && last.2.unwrap().starts_with("webhook http://127.0.0.1:9: "));
+    }
+
     #[test]
     fn one_message_for_several_events() {
         let m = compose(&[item("a", Phase::New)]);
