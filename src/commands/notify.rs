@@ -48,8 +48,8 @@ fn test(config: &Config) -> Outcome {
     let mut out = String::new();
     for s in &sent {
         match &s.result {
-            Ok(()) => outln!(out, "sent    {}", s.channel),
-            Err(e) => outln!(out, "FAILED  {}: {e}", s.channel),
+            Ok(()) => out += &wrap(&format!("sent    {}", s.channel)),
+            Err(e) => out += &wrap(&format!("FAILED  {}: {e}", s.channel)),
         }
     }
     print!("{out}");
@@ -88,20 +88,47 @@ fn status(config: &Config) -> Outcome {
             (None, Some(t)) => format!("told {}", fmt(t)),
             (None, None) => "not told yet".to_string(),
         };
-        outln!(out, "{}  since {}; {}", r.subject, fmt(r.opened_at), told);
+        out += &wrap(&format!(
+            "{}  since {}; {}",
+            r.subject,
+            fmt(r.opened_at),
+            told
+        ));
     }
     match last {
         None => outln!(out, "no message sent yet"),
         Some((t, true, _)) => outln!(out, "last message: {} UTC, delivered", fmt(t)),
-        Some((t, false, e)) => outln!(
-            out,
-            "last message: {} UTC, NOT delivered ({}); retried next run",
-            fmt(t),
-            e.unwrap_or_default()
-        ),
+        Some((t, false, e)) => {
+            out += &wrap(&format!(
+                "last message: {} UTC, NOT delivered ({}); retried next run",
+                fmt(t),
+                e.unwrap_or_default()
+            ))
+        }
     }
     print!("{out}");
     Ok(Exit::Ok)
+}
+
+/// `text` as lines of at most 80 columns, broken at spaces; later lines indented by 4.
+fn wrap(text: &str) -> String {
+    const WIDTH: usize = 80;
+    let mut out = String::new();
+    let mut line = String::new();
+    for word in text.split(' ') {
+        let len = line.chars().count();
+        if len > 4 && len + 1 + word.chars().count() > WIDTH {
+            out += line.trim_end();
+            out.push('\n');
+            line = "    ".to_string();
+        } else if !line.is_empty() && !line.ends_with("    ") {
+            line.push(' ');
+        }
+        line += word;
+    }
+    out += line.trim_end();
+    out.push('\n');
+    out
 }
 
 /// The notifier after a sync; `now` is the server's time at its end. Logs, never fails.
@@ -206,4 +233,19 @@ fn grants(config: &Config) -> Vec<events::GrantFacts> {
             dead: g.dead.is_some(),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wrap;
+
+    #[test]
+    fn long_lines_wrap_at_80_columns() {
+        let text = format!("{} end", "word ".repeat(30).trim_end());
+        let w = wrap(&text);
+        assert!(w.lines().all(|l| l.chars().count() <= 80), "{w}");
+        assert!(w.lines().skip(1).all(|l| l.starts_with("    ")), "{w}");
+        assert_eq!(w.split_whitespace().count(), 31);
+        assert_eq!(wrap("short  two"), "short  two\n");
+    }
 }
