@@ -97,12 +97,14 @@ fn status(config: &Config) -> Outcome {
     }
     match last {
         None => outln!(out, "no message sent yet"),
-        Some((t, true, _)) => outln!(out, "last message: {} UTC, delivered", fmt(t)),
-        Some((t, false, e)) => {
+        Some(m) if m.delivered => {
+            outln!(out, "last message: {} UTC, delivered", fmt(m.sent_at))
+        }
+        Some(m) => {
             out += &wrap(&format!(
                 "last message: {} UTC, NOT delivered ({}); retried next run",
-                fmt(t),
-                e.unwrap_or_default()
+                fmt(m.sent_at),
+                m.error.unwrap_or_default()
             ))
         }
     }

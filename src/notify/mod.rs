@@ -237,7 +237,11 @@ mod tests {
         let s = after_run(&cfg, &mut store, &facts(t0 + Duration::minutes(61), 1)).unwrap();
         assert!(!s.capped && s.due == 1, "{s:?}");
         let last = store.last_notify_message().unwrap().unwrap();
-        assert!(!last.1 && last.2.unwrap().starts_with("webhook http://127.0.0.1:9: "));
+        assert!(!last.delivered);
+        assert!(last
+            .error
+            .unwrap()
+            .starts_with("webhook http://127.0.0.1:9: "));
     }
 
     #[test]

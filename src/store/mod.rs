@@ -39,7 +39,7 @@ use rusqlite::{ffi, Connection, OpenFlags, TransactionBehavior};
 
 pub use calls::{ApiCall, Run, RunSummary};
 pub use migrations::KNOWN_VERSION;
-pub use notify::{NotifyRow, OpenAlert, Production, SiteContact};
+pub use notify::{NotifyMessage, NotifyRow, OpenAlert, Production, SiteContact};
 pub use raw::{canonical_query, RawResponse};
 pub use read::{fleet_listing_extra, SiteRow};
 pub use read_only::ReadOnlyAccess;

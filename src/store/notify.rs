@@ -24,6 +24,16 @@ pub struct NotifyRow {
     pub cleared_at: Option<DateTime<Utc>>,
 }
 
+/// One row of `seh_notify_messages`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NotifyMessage {
+    pub sent_at: DateTime<Utc>,
+    /// Every channel accepted it.
+    pub delivered: bool,
+    /// The first channel's failure, when not delivered.
+    pub error: Option<String>,
+}
+
 /// An open SolarEdge alert as the notifier needs it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OpenAlert {
@@ -156,10 +166,8 @@ impl Store {
             .ctx("count notifications")
     }
 
-    /// The last message tried: when, whether delivered, and the error if not.
-    pub fn last_notify_message(
-        &self,
-    ) -> Result<Option<(DateTime<Utc>, bool, Option<String>)>, Error> {
+    /// The last message tried.
+    pub fn last_notify_message(&self) -> Result<Option<NotifyMessage>, Error> {
         let query = "read last notification";
         let mut stmt = self
             .conn
@@ -170,7 +178,11 @@ impl Store {
             .ctx(query)?;
         let mut rows = stmt
             .query_map([], |r| {
-                Ok((ts(r.get(0)?).unwrap_or_default(), r.get(1)?, r.get(2)?))
+                Ok(NotifyMessage {
+                    sent_at: ts(r.get(0)?).unwrap_or_default(),
+                    delivered: r.get(1)?,
+                    error: r.get(2)?,
+                })
             })
             .ctx(query)?;
         rows.next().transpose().ctx(query)
