@@ -175,9 +175,15 @@ fn facts(
         .into_iter()
         .filter(|s| config.wants_site(s.site_id))
         .collect();
+    let mut run = events::RunFacts::of(report);
+    // While credits are blocked most runs make no call and report nothing: the stored
+    // block keeps the event open until it is lifted.
+    if run.credits_exhausted_until.is_none() {
+        run.credits_exhausted_until = store.credits_blocked_until()?.filter(|u| *u > now);
+    }
     Ok(events::Facts {
         now,
-        run: events::RunFacts::of(report),
+        run,
         credits: config.api_key.is_some().then(|| events::Credits {
             left: view.left(),
             usable: config.budget.usable(),

@@ -491,3 +491,43 @@ fn a_nearly_full_disk_is_told_and_resolved() {
         titles[0].replace("seh: ", "seh: resolved: ")
     );
 }
+
+/// Credits run out (the simulator's hard limit): told once with the reset date, kept open
+/// through the runs that make no call while blocked, resolved once after the renewal.
+#[test]
+fn exhausted_credits_are_told_until_the_renewal() {
+    let env = TestEnv::with(quiet_sim(), ConfigSpec::default());
+    let hook = Receiver::start();
+    write_config(&env, KEY, &webhook_section(&hook.url));
+    env.sim_post(
+        "/_sim/limits",
+        &serde_json::json!({"monthly_credits": 40, "credit_mode": "hard"}),
+    );
+    env.seh(&["sync"]).expect(5);
+    let titles = hook.titles();
+    assert_eq!(titles, ["seh: SolarEdge API credits exhausted"]);
+    let text = hook.got()[0].body["message"].as_str().unwrap().to_string();
+    assert!(
+        text.contains("until 2026-12-01 00:00 UTC (5 days)"),
+        "{text}"
+    );
+    // Blocked: the next runs make no call and report nothing new; the event stays open.
+    env.pass_time(Duration::hours(1), &[&env.db]);
+    env.seh(&["sync"]).expect(5);
+    assert_eq!(hook.got().len(), 1, "{:?}", hook.titles());
+
+    env.sim_post(
+        "/_sim/limits",
+        &serde_json::json!({"monthly_credits": 1_000_000_000u64}),
+    );
+    let renewal = chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 12, 1, 0, 0, 0).unwrap();
+    env.pass_time(renewal - env.now() + Duration::hours(1), &[&env.db]);
+    env.sync_ok();
+    assert_eq!(
+        hook.titles(),
+        [
+            "seh: SolarEdge API credits exhausted",
+            "seh: resolved: SolarEdge API credits exhausted"
+        ]
+    );
+}
