@@ -380,9 +380,9 @@ fn alert(a: &OpenAlert, sites: &[SiteContact]) -> Open {
         key: format!("alert:{}", a.alert_id),
         subject: format!("SolarEdge alert {} on {site}: {kind}{impact}", a.alert_id),
         body: format!(
-            "SolarEdge raised alert {} on {site}: {kind}{impact} (impact runs 0 to 9, \
-             higher is worse){}{}.\nFix: see the alert in the SolarEdge monitoring app; \
-             this message is resolved when SolarEdge closes the alert.",
+            "SolarEdge raised alert {} on {site}: {kind}{impact} (the impact is \
+             SolarEdge's severity){}{}.\nFix: see the alert in the SolarEdge monitoring \
+             app; this message is resolved when SolarEdge closes the alert.",
             a.alert_id,
             a.component
                 .as_deref()
