@@ -52,6 +52,7 @@ pub enum Command {
     Backup(BackupArgs),
     Auth(AuthArgs),
     Report(ReportArgs),
+    Notify(NotifyArgs),
 }
 
 /// Write a one-file HTML report (charts, no network needed) for a browser, e.g. on a USB
@@ -207,3 +208,34 @@ pub struct AuthLogoutArgs {
     #[argh(positional)]
     pub site: i64,
 }
+
+/// Notifications (`[notify]`): send a test message through every channel, or list the
+/// events that are open.
+#[derive(FromArgs, Debug)]
+#[argh(
+    subcommand,
+    name = "notify",
+    example = "seh notify test\nseh notify status"
+)]
+pub struct NotifyArgs {
+    #[argh(subcommand)]
+    pub command: NotifyCommand,
+}
+
+#[derive(FromArgs, Debug)]
+#[argh(subcommand)]
+pub enum NotifyCommand {
+    Test(NotifyTestArgs),
+    Status(NotifyStatusArgs),
+}
+
+/// Send a test message through every configured channel and print each result (exit 1
+/// when a channel failed).
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "test")]
+pub struct NotifyTestArgs {}
+
+/// List the open events, what the owner was told and when, and the last message sent.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "status")]
+pub struct NotifyStatusArgs {}

@@ -44,6 +44,8 @@ struct FileConfig {
     budget: FileBudget,
     #[serde(default)]
     oauth: FileOAuth,
+    #[serde(default)]
+    notify: crate::notify::config::FileNotify,
 }
 
 /// `[oauth]`: a homeowner's Site Access application (issue 5).
@@ -204,6 +206,8 @@ pub struct Config {
     pub oauth: Option<OAuthConfig>,
     /// The OAuth token store (default `seh-tokens.json` next to the database).
     pub token_store: PathBuf,
+    /// `[notify]`: channels and thresholds (no channel: no notifications).
+    pub notify: crate::notify::NotifyConfig,
 }
 
 impl fmt::Debug for Config {
@@ -223,13 +227,14 @@ impl fmt::Debug for Config {
             .field("alerts", &self.alerts)
             .field("oauth", &self.oauth)
             .field("token_store", &self.token_store)
+            .field("notify", &self.notify)
             .finish_non_exhaustive()
     }
 }
 
 /// The environment as far as configuration cares; a struct so tests need not touch the
-/// process environment.
-#[derive(Clone, Debug, Default)]
+/// process environment. `Debug` is by hand: it holds secrets.
+#[derive(Clone, Default)]
 pub struct Env {
     pub config: Option<PathBuf>,
     pub api_key: Option<String>,
@@ -237,6 +242,23 @@ pub struct Env {
     pub database: Option<PathBuf>,
     pub xdg_config_home: Option<PathBuf>,
     pub home: Option<PathBuf>,
+    /// `SEH_SMTP_PASSWORD`: the password of every `[[notify.email]]` with a user.
+    pub smtp_password: Option<String>,
+}
+
+impl fmt::Debug for Env {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Env")
+            .field("config", &self.config)
+            .field("api_key", &self.api_key.as_ref().map(|_| "****"))
+            .field("base_url", &self.base_url)
+            .field("database", &self.database)
+            .field(
+                "smtp_password",
+                &self.smtp_password.as_ref().map(|_| "****"),
+            )
+            .finish_non_exhaustive()
+    }
 }
 
 impl Env {
@@ -250,6 +272,7 @@ impl Env {
             database: var("SEH_DATABASE").map(PathBuf::from),
             xdg_config_home: var("XDG_CONFIG_HOME").map(PathBuf::from),
             home: var("HOME").map(PathBuf::from),
+            smtp_password: var("SEH_SMTP_PASSWORD").and_then(|v| v.into_string().ok()),
         }
     }
 
@@ -484,6 +507,8 @@ fn build(file: FileConfig, source: Option<PathBuf>, env: &Env) -> Result<Config,
         return Err(key_err("api.time_scale", "must be a positive number"));
     }
     let oauth = build_oauth(&file.oauth, &key_err)?;
+    let notify = crate::notify::config::build(file.notify, env.smtp_password.as_deref())
+        .map_err(|(key, msg)| key_err(&key, &msg))?;
     let database = env
         .database
         .clone()
@@ -521,6 +546,7 @@ fn build(file: FileConfig, source: Option<PathBuf>, env: &Env) -> Result<Config,
         max_window_hours,
         oauth,
         token_store,
+        notify,
     })
 }
 
@@ -731,6 +757,46 @@ mod tests {
         assert!(keys.contains("refresh_idle_days"), "{keys}");
         let c = load_text(&format!("[oauth]\n{keys}"), &Env::default()).unwrap();
         assert_eq!(c.oauth.unwrap().client_id, "YOUR-CLIENT-ID");
+    }
+
+    #[test]
+    fn the_example_notify_section_parses_uncommented() {
+        let section = EXAMPLE
+            .split("[notify]")
+            .nth(1)
+            .expect("a [notify] section");
+        let section = section.split("\n[oauth]").next().unwrap();
+        let text: String = section
+            .lines()
+            .filter_map(|l| l.strip_prefix("# "))
+            .filter(|l| l.contains(" = ") || l.starts_with("[["))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let dir = tempfile::tempdir().unwrap();
+        let pw = dir.path().join("pw");
+        std::fs::write(&pw, "EXAMPLEPASSWORD\n").unwrap();
+        let text = text.replace("/etc/seh/smtp-password", &pw.display().to_string());
+        let c = load_text(&format!("[notify]\n{text}"), &Env::default()).unwrap();
+        assert_eq!(c.notify.email.len(), 1);
+        assert_eq!(c.notify.webhook.len(), 1);
+        assert_eq!(
+            c.notify.email[0].login.as_ref().unwrap().1.expose(),
+            "EXAMPLEPASSWORD"
+        );
+        let env = Env {
+            smtp_password: Some("FROMENV".into()),
+            ..Env::default()
+        };
+        let c = load_text(&format!("[notify]\n{text}"), &env).unwrap();
+        assert_eq!(
+            c.notify.email[0].login.as_ref().unwrap().1.expose(),
+            "FROMENV"
+        );
+        let dbg = format!("{c:?} {env:?}");
+        assert!(
+            !dbg.contains("FROMENV") && !dbg.contains("YOUR-TOKEN"),
+            "{dbg}"
+        );
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub mod harvest;
 pub mod html_report;
 pub mod logging;
 pub mod model;
+pub mod notify;
 pub mod oauth;
 pub mod status;
 pub mod store;

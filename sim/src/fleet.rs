@@ -121,6 +121,7 @@ fn site(k: usize, rng: &mut SplitMix64) -> SiteSpec {
         meters,
         extra_devices: Vec::new(),
         alert_every_days: 30 + pick(rng, 120) as u32,
+        silent_after_hours: None,
     }
 }
 

@@ -151,6 +151,8 @@ pub struct SiteModel {
     pub spec: SiteSpec,
     pub tz: Tz,
     pub install: DateTime<Utc>,
+    /// From here on the site reports nothing (`SiteSpec::silent_after_hours`).
+    silent_from: Option<DateTime<Utc>>,
     opts: GenOptions,
     quarters: Vec<Quarter>,
     /// Normalised inverter shares, summing to 1.
@@ -199,10 +201,14 @@ impl SiteModel {
                 }
             })
             .collect();
+        let silent_from = spec
+            .silent_after_hours
+            .map(|h| sim_start + Duration::hours(h));
         SiteModel {
             spec,
             tz,
             install,
+            silent_from,
             opts,
             quarters: Vec::new(),
             shares,
@@ -264,7 +270,8 @@ impl SiteModel {
         // the sun is up (L04: nulls until 05:45, 0.0 from 06:00). Four degrees is more
         // than the sun climbs in a quarter-hour anywhere, so every day has a 0.0 at dawn
         // and at dusk.
-        let awake = sin_el > (-4.0f64).to_radians().sin();
+        let silent = self.silent_from.is_some_and(|t| start >= t);
+        let awake = sin_el > (-4.0f64).to_radians().sin() && !silent;
         let pv = if awake {
             let kw = spec.peak_kw * 0.82 * sin_el.max(0.0).powf(1.1) * day_clear * hour_var * q_var;
             Some(r3(kw * 250.0))
@@ -550,7 +557,8 @@ impl SiteModel {
         self.ensure(now);
         let mut i = self.index_of(now);
         while i >= 0 {
-            if self.visible(i, now) {
+            let silent = self.silent_from.is_some_and(|t| self.start_of(i) >= t);
+            if self.visible(i, now) && !silent {
                 return Some(self.start_of(i));
             }
             i -= 1;

@@ -66,6 +66,11 @@ pub struct SiteSpec {
     /// Roughly how many days apart alerts are raised.
     #[serde(default = "default_alert_days")]
     pub alert_every_days: u32,
+    /// The site stops reporting this many hours after the simulator's start (an inverter
+    /// or its internet link that died): its production is null from then on and
+    /// `lastUpdateTime` stays where it was. For the notification tests.
+    #[serde(default)]
+    pub silent_after_hours: Option<i64>,
 }
 
 #[derive(Clone, Debug, Deserialize)]

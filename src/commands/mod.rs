@@ -17,6 +17,7 @@ mod auth;
 mod backup;
 mod check;
 mod init;
+mod notify;
 mod plan;
 mod report;
 mod reprocess;
@@ -72,6 +73,7 @@ pub fn run(args: Args) -> Outcome {
         Command::Backup(a) => backup::run(&config, &a.dest),
         Command::Auth(a) => auth::run(&config, &a),
         Command::Report(a) => report::run(&config, &a),
+        Command::Notify(a) => notify::run(&config, &a),
     }
 }
 

@@ -130,6 +130,10 @@ pub fn run(config: &Config, args: &SyncArgs) -> Outcome {
         Exit::Interrupted => log::warn!("interrupted; progress is saved. {summary}"),
         _ => log::warn!("{summary}"),
     }
+    // Notifications (issue 15) after the run is recorded; never change the exit code.
+    if !stop.load(Ordering::SeqCst) {
+        super::notify::after_sync(config, &mut store, &report, finished_at);
+    }
     if stop.load(Ordering::SeqCst) && exit != Exit::Interrupted {
         return Ok(Exit::Interrupted);
     }

@@ -293,14 +293,16 @@ pub const FAMILY_TABLES: [(&str, &Table); 11] = [
     ("storage_telemetry", &STORAGE_TELEMETRY),
 ];
 
-/// The tables of seh's own bookkeeping (archive, cursors, ledger, runs, change counter):
-/// never derived from responses, never cleared by `reprocess`.
-pub const BOOKKEEPING_TABLES: [&str; 5] = [
+/// The tables of seh's own bookkeeping (archive, cursors, ledger, runs, change counter,
+/// notification state): never derived from responses, never cleared by `reprocess`.
+pub const BOOKKEEPING_TABLES: [&str; 7] = [
     "seh_raw_responses",
     "seh_sync_state",
     "seh_api_calls",
     "seh_runs",
     "seh_change_counter",
+    "seh_notify_events",
+    "seh_notify_messages",
 ];
 
 #[cfg(test)]

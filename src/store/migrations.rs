@@ -36,6 +36,10 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "04-local-time-views",
         up: include_str!("../../migrations/sqlite/04-local-time-views/up.sql"),
     },
+    Migration {
+        name: "05-notify-state",
+        up: include_str!("../../migrations/sqlite/05-notify-state/up.sql"),
+    },
 ];
 
 /// The schema version this binary writes; a database with a larger `user_version` is

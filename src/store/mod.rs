@@ -15,13 +15,14 @@
 //!
 //! The submodules each add methods to [`Store`] or [`Tx`] for one kind of data:
 //! `series` (energy, power, telemetry), `entities` (sites, devices, alerts, overview,
-//! benefits, power flow), `raw` (the response archive), `state` (sync cursors) and `calls`
-//! (the API call ledger and the run log).
+//! benefits, power flow), `raw` (the response archive), `state` (sync cursors), `calls`
+//! (the API call ledger and the run log) and `notify` (what the owner has been told).
 
 mod calls;
 pub mod catalogue;
 mod entities;
 mod migrations;
+mod notify;
 mod raw;
 mod read;
 mod read_only;
@@ -40,6 +41,7 @@ use rusqlite::{ffi, Connection, OpenFlags, TransactionBehavior};
 
 pub use calls::{ApiCall, Run, RunSummary};
 pub use migrations::KNOWN_VERSION;
+pub use notify::{NotifyMessage, NotifyRow, OpenAlert, Production, SiteContact};
 pub use raw::{canonical_query, RawResponse};
 pub use read::{fleet_listing_extra, SiteRow};
 pub use read_only::ReadOnlyAccess;

@@ -5,6 +5,8 @@
 
 #![allow(dead_code)]
 
+pub mod webhook;
+
 use chrono::{DateTime, Duration, Utc};
 use rusqlite::{Connection, OpenFlags};
 use serde_json::Value;

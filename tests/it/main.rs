@@ -19,6 +19,8 @@ mod grafana;
 mod incremental;
 mod limiter;
 mod output;
+// Notifications: SMTP (aiosmtpd) and webhook receivers on 127.0.0.1.
+mod notify;
 mod read_only;
 mod report;
 mod reprocess;

@@ -6,6 +6,8 @@
 mod common;
 mod harness;
 mod kill;
+// Notifications of grants, through a webhook receiver.
+mod notify;
 mod variants;
 
 use chrono::Duration;

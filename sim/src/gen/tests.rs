@@ -243,3 +243,36 @@ fn pending_site_has_no_data_and_alerts_are_stable() {
     assert!(!a.is_empty());
     assert!(a.windows(2).all(|w| w[0].first >= w[1].first));
 }
+
+#[test]
+fn a_silent_site_reports_nothing_after_its_hour() {
+    let (m0, start) = model(0);
+    let mut spec = m0.spec.clone();
+    spec.silent_after_hours = Some(-2);
+    let mut m = SiteModel::new(
+        spec,
+        start,
+        GenOptions {
+            seed: 7,
+            late_max_minutes: 0,
+            telemetry_stamp: TelemetryStamp::End,
+        },
+    );
+    let now = start + Duration::hours(1);
+    let silent_from = start - Duration::hours(2);
+    assert_eq!(
+        m.last_update(now),
+        Some(silent_from - Duration::minutes(15))
+    );
+    let qh = m.series(
+        Metric::SiteEnergy,
+        Res::QuarterHour,
+        start - Duration::hours(4),
+        now,
+        now,
+    );
+    for b in &qh {
+        // 12:00 UTC on a November day in Berlin: the sun is up throughout.
+        assert_eq!(b.value.is_some(), b.start < silent_from, "{b:?}");
+    }
+}
