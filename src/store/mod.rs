@@ -15,12 +15,13 @@
 //!
 //! The submodules each add methods to [`Store`] or [`Tx`] for one kind of data:
 //! `series` (energy, power, telemetry), `entities` (sites, devices, alerts, overview,
-//! benefits, power flow), `raw` (the response archive), `state` (sync cursors) and `calls`
-//! (the API call ledger and the run log).
+//! benefits, power flow), `raw` (the response archive), `state` (sync cursors), `calls`
+//! (the API call ledger and the run log) and `export` (streaming reads for `seh export`).
 
 mod calls;
 pub mod catalogue;
 mod entities;
+mod export;
 mod migrations;
 mod raw;
 mod read;
@@ -37,6 +38,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{ffi, Connection, OpenFlags, TransactionBehavior};
 
 pub use calls::{ApiCall, Run, RunSummary};
+pub use export::{Cell, Dates, Selection, Snapshot};
 pub use migrations::KNOWN_VERSION;
 pub use raw::{canonical_query, RawResponse};
 pub use read::{fleet_listing_extra, SiteRow};
