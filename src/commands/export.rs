@@ -245,7 +245,10 @@ fn open(path: &Path) -> Result<(store::Store, ReadLock), Fatal> {
             Err(db_fatal(path, e))
         }
         Err(e) => {
-            log::debug!("database {}: plain read-only open failed: {e}", path.display());
+            log::debug!(
+                "database {}: plain read-only open failed: {e}",
+                path.display()
+            );
             super::open_existing(path, super::Schema::Current)
         }
     }

@@ -66,7 +66,12 @@ impl Dataset {
         if column == "local_date" {
             return Kind::Date;
         }
-        match self.table.columns().find(|c| c.name == column).map(|c| c.ty) {
+        match self
+            .table
+            .columns()
+            .find(|c| c.name == column)
+            .map(|c| c.ty)
+        {
             Some(ColumnType::Integer) => Kind::Int,
             Some(ColumnType::Real) => Kind::Real,
             _ => Kind::Text,
@@ -173,14 +178,24 @@ pub const DATASETS: &[Dataset] = &[
         &catalogue::OVERVIEW,
         Some("local_date"),
     ),
-    plain("sites", "the sites and their facts", &catalogue::SITES, None),
+    plain(
+        "sites",
+        "the sites and their facts",
+        &catalogue::SITES,
+        None,
+    ),
     plain(
         "devices",
         "inverters, meters, batteries and more",
         &catalogue::DEVICES,
         None,
     ),
-    plain("alerts", "alerts as SolarEdge reported them", &catalogue::ALERTS, None),
+    plain(
+        "alerts",
+        "alerts as SolarEdge reported them",
+        &catalogue::ALERTS,
+        None,
+    ),
     plain(
         "benefits",
         "environmental benefits per site (CO2 kg, km)",
@@ -231,7 +246,11 @@ mod tests {
             if let Some(c) = d.dates {
                 assert!(d.columns().contains(&c), "{}", d.name);
             }
-            assert!(d.about.len() + d.name.len() < 76, "{}: fits 80 columns", d.name);
+            assert!(
+                d.about.len() + d.name.len() < 76,
+                "{}: fits 80 columns",
+                d.name
+            );
         }
     }
 }

@@ -113,7 +113,11 @@ mod tests {
         );
         // No stored offset: the site's zone says it; none known: UTC, marked as such.
         assert_eq!(
-            local("2026-10-25T01:00:00Z", None, Some(chrono_tz::Europe::Berlin)),
+            local(
+                "2026-10-25T01:00:00Z",
+                None,
+                Some(chrono_tz::Europe::Berlin)
+            ),
             "2026-10-25T02:00:00+01:00"
         );
         assert_eq!(
@@ -126,7 +130,14 @@ mod tests {
         );
         let mut s = String::new();
         assert!(bucket(&mut s, "2026-10-25 01:00", None, None, TimeMode::Utc).is_none());
-        bucket(&mut s, "2026-10-25T01:00:00Z", Some(60), None, TimeMode::Utc).unwrap();
+        bucket(
+            &mut s,
+            "2026-10-25T01:00:00Z",
+            Some(60),
+            None,
+            TimeMode::Utc,
+        )
+        .unwrap();
         assert_eq!(s, "2026-10-25T01:00:00Z");
     }
 }

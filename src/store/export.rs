@@ -168,11 +168,11 @@ impl Snapshot<'_> {
                     ValueRef::Null => Cell::Null,
                     ValueRef::Integer(v) => Cell::Int(v),
                     ValueRef::Real(v) => Cell::Real(v),
-                    ValueRef::Text(t) => Cell::Text(std::str::from_utf8(t).map_err(|_| {
-                        Error::Invalid {
+                    ValueRef::Text(t) => {
+                        Cell::Text(std::str::from_utf8(t).map_err(|_| Error::Invalid {
                             what: "a text column holds bytes that are not UTF-8",
-                        }
-                    })?),
+                        })?)
+                    }
                     ValueRef::Blob(_) => {
                         return Err(Error::Invalid {
                             what: "a data column holds a blob",
