@@ -608,8 +608,10 @@ fn berlin_day(env: &TestEnv, day: &str) -> Vec<String> {
 fn env_at(now: DateTime<Utc>) -> TestEnv {
     let mut opts = sim_options();
     opts.start = now;
-    let mut cfg = ConfigSpec::default();
-    cfg.sync = "initial_days = 10\nsettle_hours = 3\n".into();
+    let cfg = ConfigSpec {
+        sync: "initial_days = 10\nsettle_hours = 3\n".into(),
+        ..ConfigSpec::default()
+    };
     let env = TestEnv::with(opts, cfg);
     env.sync_ok();
     env
