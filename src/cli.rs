@@ -211,6 +211,9 @@ pub struct ExportArgs {
     /// local (default: the site's time with its UTC offset) or utc
     #[argh(option)]
     pub time: Option<String>,
+    /// telemetry as one column per device and metric (one row per bucket)
+    #[argh(switch)]
+    pub wide: bool,
     /// CSV field separator (default ,; e.g. ';' for spreadsheets that want it)
     #[argh(option)]
     pub delimiter: Option<char>,

@@ -142,6 +142,11 @@ fn request(a: &ExportArgs) -> Result<Request, String> {
         Some("utc") => TimeMode::Utc,
         Some(t) => return Err(format!("unknown --time {t:?}; use local or utc")),
     };
+    if a.wide && !chosen.iter().any(|d| d.pivots()) {
+        return Err(
+            "--wide applies to inverter-telemetry, meter-telemetry and storage-telemetry".into(),
+        );
+    }
     let delimiter = match a.delimiter {
         None => b',',
         Some(_) if format != Format::Csv => {
@@ -169,6 +174,7 @@ fn request(a: &ExportArgs) -> Result<Request, String> {
         to,
         resolution,
         time,
+        wide: a.wide,
         delimiter,
         dialect,
     })

@@ -33,7 +33,7 @@ fn csv_err(e: csv::Error) -> Error {
 impl Sink for Csv<'_> {
     fn begin(&mut self, _: &Dataset, columns: &[Column]) -> Result<(), Error> {
         self.out
-            .write_record(columns.iter().map(|c| c.name))
+            .write_record(columns.iter().map(|c| c.name.as_str()))
             .map_err(csv_err)
     }
 

@@ -58,6 +58,12 @@ impl Dataset {
             .collect()
     }
 
+    /// Whether `--wide` pivots it: the long-format telemetry tables (device, metric).
+    pub fn pivots(&self) -> bool {
+        let has = |n: &str| self.table.key.iter().any(|c| c.name == n);
+        has("device_key") && has("metric")
+    }
+
     /// The kind of a stored column of this dataset.
     pub fn kind(&self, column: &str) -> Kind {
         if column == "ts_utc" {

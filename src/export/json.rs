@@ -40,7 +40,7 @@ impl Sink for Json<'_> {
             .iter()
             .map(|c| {
                 let mut k = String::new();
-                quoted(&mut k, c.name);
+                quoted(&mut k, &c.name);
                 k.push(':');
                 k
             })

@@ -3,7 +3,8 @@
 //! so memory does not grow with the data and a sync may write meanwhile.
 //!
 //! `datasets` names what can be exported (on top of `store::catalogue`), `time` prints a
-//! bucket's instant in local time or UTC, and `csv`, `json`, `sql`, `xlsx` are the sinks.
+//! bucket's instant in local time or UTC, `wide` pivots telemetry (`--wide`), and `csv`,
+//! `json`, `sql`, `xlsx` are the sinks.
 //! The module reads the store through [`Store::snapshot`] only and never writes it; where
 //! the output goes (stdout, a temporary file renamed into place) is the command's job.
 
@@ -12,6 +13,7 @@ pub mod datasets;
 mod json;
 mod sql;
 pub mod time;
+mod wide;
 mod xlsx;
 
 use std::collections::HashMap;
@@ -87,6 +89,8 @@ pub struct Request {
     /// For the datasets whose resolution is not fixed.
     pub resolution: Option<Resolution>,
     pub time: TimeMode,
+    /// Telemetry pivoted to one column per device and metric.
+    pub wide: bool,
     /// CSV field separator.
     pub delimiter: u8,
     pub dialect: Dialect,
@@ -108,7 +112,7 @@ pub enum Value<'a> {
 /// One exported column: its header and what it holds.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Column {
-    pub name: &'static str,
+    pub name: String,
     pub kind: Kind,
 }
 
@@ -196,6 +200,23 @@ pub fn run(store: &Store, req: &Request, out: Out<'_>) -> Result<Summary, Error>
     Ok(summary)
 }
 
+/// The header of a stored column: the instant is `ts_local` in local time.
+fn header(stored: &'static str, time: TimeMode) -> &'static str {
+    match (stored, time) {
+        ("ts_utc", TimeMode::Local) => "ts_local",
+        _ => stored,
+    }
+}
+
+/// The resolution a dataset is read at under this request.
+fn resolution_of(ds: &Dataset, req: &Request) -> Option<&'static str> {
+    match ds.resolution {
+        datasets::Resolution::None => None,
+        datasets::Resolution::Fixed(r) => Some(r),
+        datasets::Resolution::Default(r) => req.resolution.map(Resolution::as_str).or(r),
+    }
+}
+
 /// Streams one dataset into the sink.
 fn export_one(
     snap: &store::Snapshot<'_>,
@@ -208,20 +229,16 @@ fn export_one(
     let columns: Vec<Column> = stored
         .iter()
         .map(|&name| Column {
-            name: match (name, req.time) {
-                ("ts_utc", TimeMode::Local) => "ts_local",
-                _ => name,
-            },
+            name: header(name, req.time).to_string(),
             kind: ds.kind(name),
         })
         .collect();
     let at = |c: &str| stored.iter().position(|n| *n == c);
     let (ts_at, offset_at, site_at) = (at("ts_utc"), at("utc_offset_min"), at("site_id"));
-    let resolution = match ds.resolution {
-        datasets::Resolution::None => None,
-        datasets::Resolution::Fixed(r) => Some(r),
-        datasets::Resolution::Default(r) => req.resolution.map(Resolution::as_str).or(r),
-    };
+    if req.wide && ds.pivots() {
+        return wide::export(snap, req, ds, zones, sink);
+    }
+    let resolution = resolution_of(ds, req);
     let sel = Selection {
         table: ds.table,
         columns: &stored,
@@ -232,6 +249,8 @@ fn export_one(
             from: req.from,
             to: req.to,
         }),
+        order: None,
+        distinct: false,
     };
     sink.begin(ds, &columns)?;
     let mut stamp = String::with_capacity(32);

@@ -92,14 +92,14 @@ impl Sink for Sql<'_> {
         let table = self.ident(&dataset.name.replace('-', "_"));
         let defs: Vec<String> = columns
             .iter()
-            .map(|c| format!("  {} {}", self.ident(c.name), self.ty(c.kind)))
+            .map(|c| format!("  {} {}", self.ident(&c.name), self.ty(c.kind)))
             .collect();
         writeln!(
             self.out,
             "CREATE TABLE IF NOT EXISTS {table} (\n{}\n);",
             defs.join(",\n")
         )?;
-        let names: Vec<String> = columns.iter().map(|c| self.ident(c.name)).collect();
+        let names: Vec<String> = columns.iter().map(|c| self.ident(&c.name)).collect();
         self.insert = format!("INSERT INTO {table} ({}) VALUES\n", names.join(", "));
         Ok(())
     }

@@ -74,7 +74,7 @@ impl Sink for Xlsx<'_> {
         ws.set_name(dataset.name).map_err(xe)?;
         for (i, c) in columns.iter().enumerate() {
             let col = i as u16;
-            ws.write_string_with_format(0, col, c.name, &header)
+            ws.write_string_with_format(0, col, &c.name, &header)
                 .map_err(xe)?;
             let width = match c.kind {
                 Kind::Time => 17.0,

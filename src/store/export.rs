@@ -31,8 +31,9 @@ pub struct Dates {
     pub to: Option<NaiveDate>,
 }
 
-/// What to read from one table: these columns, in key order, of these sites (all if
-/// empty), of one resolution (if given), within the dates (if given).
+/// What to read from one table: these columns, of these sites (all if empty), of one
+/// resolution (if given), within the dates (if given), in key order unless `order` says
+/// otherwise, and only distinct rows if `distinct`.
 #[derive(Clone, Debug)]
 pub struct Selection<'a> {
     pub table: &'static Table,
@@ -40,6 +41,10 @@ pub struct Selection<'a> {
     pub sites: &'a [i64],
     pub resolution: Option<&'a str>,
     pub dates: Option<Dates>,
+    /// Another order than the primary key's (a pivot needs one; SQLite then sorts, in
+    /// bounded memory, spilling to temporary files).
+    pub order: Option<&'a [&'static str]>,
+    pub distinct: bool,
 }
 
 impl Selection<'_> {
@@ -47,7 +52,8 @@ impl Selection<'_> {
     fn sql(&self) -> Result<(String, Vec<rusqlite::types::Value>), Error> {
         use rusqlite::types::Value;
         let has = |name: &str| self.table.columns().any(|c| c.name == name);
-        if let Some(bad) = self.columns.iter().find(|c| !has(c)) {
+        let order = self.order.unwrap_or(&[]);
+        if let Some(bad) = self.columns.iter().chain(order).find(|c| !has(c)) {
             log::debug!("export: {} has no column {bad}", self.table.name);
             return Err(Error::Invalid {
                 what: "an export selected a column its table does not have",
@@ -104,9 +110,13 @@ impl Selection<'_> {
                 }
             }
         }
-        let key: Vec<&str> = self.table.key.iter().map(|c| c.name).collect();
+        let key: Vec<&str> = match self.order {
+            Some(o) => o.to_vec(),
+            None => self.table.key.iter().map(|c| c.name).collect(),
+        };
         let mut sql = format!(
-            "SELECT {} FROM {}",
+            "SELECT {}{} FROM {}",
+            if self.distinct { "DISTINCT " } else { "" },
             self.columns.join(", "),
             self.table.name
         );
@@ -115,7 +125,9 @@ impl Selection<'_> {
             sql += &filters.join(" AND ");
         }
         // Key order is the primary key's index order: no sort, no temporary table.
-        sql += " ORDER BY ";
+        if !key.is_empty() {
+            sql += " ORDER BY ";
+        }
         sql += &key.join(", ");
         Ok((sql, params))
     }
@@ -200,6 +212,8 @@ mod tests {
             sites: &[],
             resolution: Some("QUARTER_HOUR"),
             dates,
+            order: None,
+            distinct: false,
         }
     }
 

@@ -852,3 +852,95 @@ fn bad_input_is_refused_without_a_partial_file() {
     );
     assert!(out.stdout.lines().all(|l| l.len() <= 80), "{out}");
 }
+
+/// XLSX is binary: refused when stdout is a terminal (a pseudo-terminal from `script`),
+/// before the database is even opened.
+#[test]
+fn xlsx_is_refused_to_a_terminal() {
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("SKIPPED: no `script` (util-linux) to give seh a terminal");
+        return;
+    }
+    let env = TestEnv::new();
+    let line = format!(
+        "{} --config {} export xlsx energy",
+        env!("CARGO_BIN_EXE_seh"),
+        env.config.display()
+    );
+    let out = Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .current_dir(env.dir.path())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(text.contains("stdout is a terminal"), "{text}");
+}
+
+/// `--wide`: one row per bucket, one column per device and metric (with its unit), each
+/// cell the stored value of that device, metric and bucket, and empty where none is stored.
+#[test]
+fn wide_telemetry_has_a_column_per_device_and_metric() {
+    let env = synced();
+    let c = env.conn();
+    let file = env.path("wide.csv");
+    env.seh(&[
+        "export",
+        "csv",
+        "inverter-telemetry",
+        "--wide",
+        "--time",
+        "utc",
+        "-o",
+        file.to_str().unwrap(),
+    ])
+    .expect(0);
+    let got = sheet(&read_back("csv", &file, ","), "csv");
+    assert_eq!(
+        got.header[..4],
+        ["site_id", "resolution", "ts_utc", "utc_offset_min"]
+    );
+    let buckets: i64 = c
+        .query_row(
+            "SELECT count(*) FROM (SELECT DISTINCT site_id, resolution, ts_utc \
+             FROM seh_inverter_telemetry)",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(got.rows.len() as i64, buckets);
+    let mut checked = 0;
+    let mut empty = 0;
+    let mut st = c
+        .prepare(
+            "SELECT value FROM seh_inverter_telemetry WHERE site_id = ?1 AND resolution = ?2 \
+             AND ts_utc = ?3 AND device_key = ?4 AND metric = ?5",
+        )
+        .unwrap();
+    for row in got.rows.iter().step_by(7) {
+        let s = |i: usize| row[i].as_str().unwrap().to_string();
+        for (i, name) in got.header.iter().enumerate().skip(4) {
+            let (device, rest) = name.split_once('.').unwrap();
+            let metric = rest.rsplit_once('_').map_or(rest, |(m, _)| m);
+            let stored: Option<Option<f64>> = st
+                .query_row(
+                    rusqlite::params![s(0).parse::<i64>().unwrap(), s(1), s(2), device, metric],
+                    |r| r.get(0),
+                )
+                .ok();
+            let cell = row[i].as_str().map(|v| v.parse::<f64>().unwrap());
+            assert_eq!(cell, stored.flatten(), "{name} at {row:?}");
+            checked += 1;
+            empty += usize::from(cell.is_none());
+        }
+    }
+    assert!(
+        checked > 1000 && empty < checked,
+        "{checked} cells, {empty} empty"
+    );
+    // --wide names the datasets it applies to.
+    let out = env.seh(&["export", "csv", "energy", "--wide"]);
+    out.expect(2);
+    assert!(out.stderr.contains("inverter-telemetry"), "{out}");
+}
