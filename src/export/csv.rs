@@ -2,7 +2,7 @@
 //! in them: `energy_wh`, `power_w`), CRLF-free `\n` records as the crate writes them, NULL
 //! as an empty field, reals in their shortest round-trip form. One dataset per file.
 
-use super::{fmt_real, Column, Dataset, Error, Out, Sink, Value};
+use super::{fmt_int, fmt_real, Column, Dataset, Error, Out, Sink, Value};
 
 pub struct Csv<'a> {
     out: csv::Writer<Out<'a>>,
@@ -43,8 +43,7 @@ impl Sink for Csv<'_> {
             let field: &str = match *v {
                 Value::Null => "",
                 Value::Int(i) => {
-                    use std::fmt::Write as _;
-                    let _ = write!(self.buf, "{i}");
+                    fmt_int(&mut self.buf, i);
                     &self.buf
                 }
                 Value::Real(r) => match fmt_real(&mut self.buf, r) {

@@ -4,7 +4,7 @@
 
 use std::io::{BufWriter, Write};
 
-use super::{fmt_real, Column, Dataset, Error, Out, Sink, Value};
+use super::{fmt_int, fmt_real, Column, Dataset, Error, Out, Sink, Value};
 
 pub struct Json<'a> {
     out: BufWriter<Out<'a>>,
@@ -52,7 +52,6 @@ impl Sink for Json<'_> {
     }
 
     fn row(&mut self, values: &[Value<'_>]) -> Result<(), Error> {
-        use std::fmt::Write as _;
         let b = &mut self.buf;
         b.clear();
         if !self.lines {
@@ -66,9 +65,7 @@ impl Sink for Json<'_> {
             b.push_str(k);
             match *v {
                 Value::Null => b.push_str("null"),
-                Value::Int(n) => {
-                    let _ = write!(b, "{n}");
-                }
+                Value::Int(n) => fmt_int(b, n),
                 Value::Real(r) => {
                     if fmt_real(b, r).is_none() {
                         b.push_str("null");

@@ -8,7 +8,7 @@
 
 use std::io::{BufWriter, Write};
 
-use super::{fmt_real, Column, Dataset, Dialect, Error, Kind, Out, Sink, Value};
+use super::{fmt_int, fmt_real, Column, Dataset, Dialect, Error, Kind, Out, Sink, Value};
 
 /// Rows per `INSERT`: few statements, yet far below any server's packet limit.
 const BATCH: usize = 500;
@@ -105,7 +105,6 @@ impl Sink for Sql<'_> {
     }
 
     fn row(&mut self, values: &[Value<'_>]) -> Result<(), Error> {
-        use std::fmt::Write as _;
         let mut b = std::mem::take(&mut self.buf);
         b.clear();
         if self.in_batch == 0 {
@@ -120,9 +119,7 @@ impl Sink for Sql<'_> {
             }
             match *v {
                 Value::Null => b.push_str("NULL"),
-                Value::Int(n) => {
-                    let _ = write!(b, "{n}");
-                }
+                Value::Int(n) => fmt_int(&mut b, n),
                 Value::Real(r) => {
                     if fmt_real(&mut b, r).is_none() {
                         b.push_str("NULL");

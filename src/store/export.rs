@@ -12,6 +12,9 @@ use rusqlite::types::ValueRef;
 use super::catalogue::Table;
 use super::{Context, Error, Store};
 
+/// Columns of a row held without allocating (the widest catalogue table has 19).
+pub const ROW_CELLS: usize = 32;
+
 /// One value of a row, borrowed from SQLite's row buffer for the length of the callback.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Cell<'a> {
@@ -171,12 +174,20 @@ impl Snapshot<'_> {
             .query(rusqlite::params_from_iter(params.iter()))
             .ctx(query)?;
         let n = sel.columns.len();
+        // The cells of a row live on the stack: no allocation per row for any table of
+        // the catalogue (a wider selection falls back to one vector per row).
         let mut count = 0u64;
         while let Some(r) = rows.next().ctx(query)? {
-            // The cells borrow this row's buffer, which the next step reuses.
-            let mut cells: Vec<Cell<'_>> = Vec::with_capacity(n);
-            for i in 0..n {
-                cells.push(match r.get_ref(i).ctx(query)? {
+            let mut stack = [Cell::Null; ROW_CELLS];
+            let mut heap = Vec::new();
+            let cells: &mut [Cell<'_>] = if n <= ROW_CELLS {
+                &mut stack[..n]
+            } else {
+                heap.resize(n, Cell::Null);
+                &mut heap
+            };
+            for (i, cell) in cells.iter_mut().enumerate() {
+                *cell = match r.get_ref(i).ctx(query)? {
                     ValueRef::Null => Cell::Null,
                     ValueRef::Integer(v) => Cell::Int(v),
                     ValueRef::Real(v) => Cell::Real(v),
@@ -191,9 +202,9 @@ impl Snapshot<'_> {
                         }
                         .into())
                     }
-                });
+                };
             }
-            row(&cells)?;
+            row(cells)?;
             count += 1;
         }
         Ok(count)

@@ -38,7 +38,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{ffi, Connection, OpenFlags, TransactionBehavior};
 
 pub use calls::{ApiCall, Run, RunSummary};
-pub use export::{Cell, Dates, Selection, Snapshot};
+pub use export::{Cell, Dates, Selection, Snapshot, ROW_CELLS};
 pub use migrations::KNOWN_VERSION;
 pub use raw::{canonical_query, RawResponse};
 pub use read::{fleet_listing_extra, SiteRow};
