@@ -50,7 +50,7 @@ impl Sink for Csv<'_> {
                     Some(()) => &self.buf,
                     None => "",
                 },
-                Value::Text(t) | Value::Date(t) | Value::Time(t, _) => t,
+                Value::Text(t) | Value::Date(t) | Value::Time(t) => t,
             };
             self.out.write_field(field).map_err(csv_err)?;
         }

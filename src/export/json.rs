@@ -71,7 +71,7 @@ impl Sink for Json<'_> {
                         b.push_str("null");
                     }
                 }
-                Value::Text(t) | Value::Date(t) | Value::Time(t, _) => quoted(b, t),
+                Value::Text(t) | Value::Date(t) | Value::Time(t) => quoted(b, t),
             }
         }
         b.push('}');

@@ -20,7 +20,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::io::Write;
 
-use chrono::{NaiveDate, NaiveDateTime};
+use chrono::NaiveDate;
 use chrono_tz::Tz;
 
 use crate::model::Resolution;
@@ -105,8 +105,9 @@ pub enum Value<'a> {
     Text(&'a str),
     /// `YYYY-MM-DD`.
     Date(&'a str),
-    /// A bucket: its printed text (with offset, or UTC) and its wall-clock time.
-    Time(&'a str, NaiveDateTime),
+    /// A bucket's printed text (local with offset, or UTC); `time::wall` reads its
+    /// wall-clock time back.
+    Time(&'a str),
 }
 
 /// One exported column: its header and what it holds.
@@ -255,19 +256,22 @@ fn export_one(
     sink.begin(ds, &columns)?;
     let mut stamp = String::with_capacity(32);
     let n = snap.each_row(&sel, |cells| {
-        let wall = ts_at.and_then(|i| match cells[i] {
+        // Whether the instant was printed into `stamp` (else it goes out as stored).
+        let timed = ts_at.is_some_and(|i| match cells[i] {
             Cell::Text(ts) => {
                 let offset = offset_at.and_then(|o| match cells[o] {
                     Cell::Int(m) => Some(m),
                     _ => None,
                 });
-                let zone = site_at.and_then(|s| match cells[s] {
-                    Cell::Int(id) => zones.get(&id).copied(),
-                    _ => None,
-                });
+                let zone = || {
+                    site_at.and_then(|s| match cells[s] {
+                        Cell::Int(id) => zones.get(&id).copied(),
+                        _ => None,
+                    })
+                };
                 time::bucket(&mut stamp, ts, offset, zone, req.time)
             }
-            _ => None,
+            _ => false,
         });
         // Borrows of this row's cells and stamp, on the stack like the cells themselves.
         let mut stack = [Value::Null; store::ROW_CELLS];
@@ -281,10 +285,8 @@ fn export_one(
         for (i, c) in cells.iter().enumerate() {
             values[i] = match (*c, columns[i].kind) {
                 (Cell::Null, _) => Value::Null,
-                (Cell::Text(t), Kind::Time) => match wall {
-                    Some(w) if Some(i) == ts_at => Value::Time(&stamp, w),
-                    _ => Value::Text(t),
-                },
+                (Cell::Text(_), Kind::Time) if timed && Some(i) == ts_at => Value::Time(&stamp),
+                (Cell::Text(t), Kind::Time) => Value::Text(t),
                 (Cell::Text(t), Kind::Date) => Value::Date(t),
                 (Cell::Text(t), _) => Value::Text(t),
                 (Cell::Int(v), _) => Value::Int(v),

@@ -125,7 +125,7 @@ impl Sink for Sql<'_> {
                         b.push_str("NULL");
                     }
                 }
-                Value::Text(t) | Value::Date(t) | Value::Time(t, _) => self.literal(&mut b, t),
+                Value::Text(t) | Value::Date(t) | Value::Time(t) => self.literal(&mut b, t),
             }
         }
         b.push(')');

@@ -35,12 +35,23 @@ pub fn parse_utc(ts: &str) -> Option<NaiveDateTime> {
     )
 }
 
+/// Two digits of `v` (0..=99).
+fn two(out: &mut String, v: u32) {
+    out.push(char::from(b'0' + (v / 10 % 10) as u8));
+    out.push(char::from(b'0' + (v % 10) as u8));
+}
+
+/// `+HH:MM` or `-HH:MM`.
+fn write_offset(out: &mut String, m: i64) {
+    out.push(if m < 0 { '-' } else { '+' });
+    let m = m.unsigned_abs() as u32;
+    two(out, m / 60);
+    out.push(':');
+    two(out, m % 60);
+}
+
 /// Writes `t` as `YYYY-MM-DDTHH:MM:SS` followed by the offset (`+HH:MM`, or `Z` for none).
 pub fn write(out: &mut String, t: NaiveDateTime, offset_min: Option<i64>) {
-    fn two(out: &mut String, v: u32) {
-        out.push(char::from(b'0' + (v / 10 % 10) as u8));
-        out.push(char::from(b'0' + (v % 10) as u8));
-    }
     let y = t.year().clamp(0, 9999) as u32;
     two(out, y / 100);
     two(out, y % 100);
@@ -56,38 +67,58 @@ pub fn write(out: &mut String, t: NaiveDateTime, offset_min: Option<i64>) {
     two(out, t.second());
     match offset_min {
         None => out.push('Z'),
-        Some(m) => {
-            out.push(if m < 0 { '-' } else { '+' });
-            let m = m.unsigned_abs() as u32;
-            two(out, m / 60);
-            out.push(':');
-            two(out, m % 60);
-        }
+        Some(m) => write_offset(out, m),
     }
 }
 
-/// The text and the wall-clock time of one bucket, written into `out` (cleared first).
-/// `None` when the stored text is not an instant of the store's format: the caller then
-/// prints it unchanged.
+/// Writes the text of one bucket into `out` (cleared first) and returns whether `ts` was
+/// an instant of the store's format; if not, the caller prints it unchanged. `zone` is
+/// asked only when the bucket has no stored offset.
+///
+/// Most buckets stay on their UTC date when moved by their offset: their text is the
+/// stored date with the minutes of the day shifted, done on bytes. Only the few that
+/// cross midnight take chrono's calendar arithmetic.
 pub fn bucket(
     out: &mut String,
     ts: &str,
     offset_min: Option<i64>,
-    zone: Option<Tz>,
+    zone: impl FnOnce() -> Option<Tz>,
     mode: TimeMode,
-) -> Option<NaiveDateTime> {
-    let utc = parse_utc(ts)?;
+) -> bool {
+    let Some(utc) = parse_utc(ts) else {
+        return false;
+    };
     out.clear();
-    if mode == TimeMode::Utc {
+    let offset = match (mode, offset_min) {
+        (TimeMode::Utc, _) => None,
+        (_, Some(o)) => Some(o),
+        (_, None) => {
+            zone().map(|z| i64::from(z.offset_from_utc_datetime(&utc).fix().local_minus_utc() / 60))
+        }
+    };
+    let Some(offset) = offset else {
         out.push_str(ts);
-        return Some(utc);
+        return true;
+    };
+    let minute = i64::from(utc.hour() * 60 + utc.minute()) + offset;
+    if (0..24 * 60).contains(&minute) {
+        // Same date: `YYYY-MM-DDT` as stored, then the shifted `HH:MM`, then `:SS`.
+        out.push_str(&ts[..11]);
+        two(out, (minute / 60) as u32);
+        out.push(':');
+        two(out, (minute % 60) as u32);
+        out.push_str(&ts[16..19]);
+        write_offset(out, offset);
+    } else {
+        write(out, utc + Duration::minutes(offset), Some(offset));
     }
-    let offset = offset_min.or_else(|| {
-        zone.map(|z| i64::from(z.offset_from_utc_datetime(&utc).fix().local_minus_utc() / 60))
-    });
-    let local = utc + Duration::minutes(offset.unwrap_or(0));
-    write(out, local, offset);
-    Some(local)
+    true
+}
+
+/// The wall-clock time of a printed bucket (its first 19 characters), for formats with a
+/// date-time type.
+pub fn wall(text: &str) -> Option<NaiveDateTime> {
+    NaiveDateTime::parse_from_str(text.get(..19)?, "%Y-%m-%dT%H:%M:%S").ok()
 }
 
 #[cfg(test)]
@@ -96,7 +127,7 @@ mod tests {
 
     fn local(ts: &str, off: Option<i64>, zone: Option<Tz>) -> String {
         let mut s = String::new();
-        bucket(&mut s, ts, off, zone, TimeMode::Local).unwrap();
+        assert!(bucket(&mut s, ts, off, || zone, TimeMode::Local));
         s
     }
 
@@ -128,16 +159,34 @@ mod tests {
             local("2026-06-01T12:00:00Z", Some(-390), None),
             "2026-06-01T05:30:00-06:30"
         );
+        // Across midnight either way, and a month's end.
+        assert_eq!(
+            local("2026-10-31T23:30:00Z", Some(60), None),
+            "2026-11-01T00:30:00+01:00"
+        );
+        assert_eq!(
+            local("2026-03-01T03:00:00Z", Some(-420), None),
+            "2026-02-28T20:00:00-07:00"
+        );
         let mut s = String::new();
-        assert!(bucket(&mut s, "2026-10-25 01:00", None, None, TimeMode::Utc).is_none());
-        bucket(
+        assert!(!bucket(
+            &mut s,
+            "2026-10-25 01:00",
+            None,
+            || None,
+            TimeMode::Utc
+        ));
+        assert!(bucket(
             &mut s,
             "2026-10-25T01:00:00Z",
             Some(60),
-            None,
-            TimeMode::Utc,
-        )
-        .unwrap();
+            || None,
+            TimeMode::Utc
+        ));
         assert_eq!(s, "2026-10-25T01:00:00Z");
+        assert_eq!(
+            wall("2026-10-25T02:00:00+01:00").unwrap().to_string(),
+            "2026-10-25 02:00:00"
+        );
     }
 }

@@ -102,14 +102,15 @@ pub fn export(
     let mut stamp = String::with_capacity(32);
     let width = columns.len() - 4;
     let mut flush = |b: &Bucket, sink: &mut dyn Sink| -> Result<(), Error> {
-        let zone = zones.get(&b.site).copied();
-        let wall = time::bucket(&mut stamp, &b.ts, b.offset, zone, req.time);
+        let zone = || zones.get(&b.site).copied();
+        let timed = time::bucket(&mut stamp, &b.ts, b.offset, zone, req.time);
         let mut values = Vec::with_capacity(width + 4);
         values.push(Value::Int(b.site));
         values.push(Value::Text(&b.resolution));
-        values.push(match wall {
-            Some(w) => Value::Time(&stamp, w),
-            None => Value::Text(&b.ts),
+        values.push(if timed {
+            Value::Time(&stamp)
+        } else {
+            Value::Text(&b.ts)
         });
         values.push(b.offset.map_or(Value::Null, Value::Int));
         values.extend(b.values.iter().map(|v| v.map_or(Value::Null, Value::Real)));

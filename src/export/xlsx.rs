@@ -107,7 +107,7 @@ impl Sink for Xlsx<'_> {
                 Value::Real(r) if r.is_finite() => ws.write_number(row, col, r),
                 Value::Real(_) => continue,
                 Value::Text(t) => ws.write_string(row, col, t),
-                Value::Time(t, wall) => match excel_time(wall) {
+                Value::Time(t) => match super::time::wall(t).and_then(excel_time) {
                     Some(x) => ws.write_datetime_with_format(row, col, x, &datetime),
                     None => ws.write_string(row, col, t),
                 },

@@ -326,6 +326,19 @@ fn every_format_reads_back_as_stored() {
         &sites,
         Time::Utc,
     );
+    // One chart, for the one dataset of days; the header row frozen on every sheet.
+    let parts = Command::new(python())
+        .args([
+            "-c",
+            "import zipfile, sys; z = zipfile.ZipFile(sys.argv[1]); \
+             print(sum(n.startswith('xl/charts/chart') for n in z.namelist())); \
+             print(sum(b'state=\"frozen\"' in z.read(n) for n in z.namelist() \
+             if n.startswith('xl/worksheets/sheet')))",
+        ])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&parts.stdout), "1\n3\n");
 
     // SQL for SQLite, loaded by the sqlite3 shell into a fresh file.
     let dump = env.path("dump.sql");
