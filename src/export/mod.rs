@@ -293,7 +293,7 @@ fn export_one(
                 (Cell::Real(v), _) => Value::Real(v),
             };
         }
-        sink.row(&values)
+        sink.row(values)
     })?;
     sink.end()?;
     Ok(n)

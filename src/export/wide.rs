@@ -81,13 +81,13 @@ pub fn export(
         let (device, metric) = (text(cells[0]), text(cells[1]));
         let metrics = slots.entry(device.clone()).or_default();
         // A metric whose unit changed over time keeps the first unit in its name.
-        if !metrics.contains_key(&metric) {
+        if let std::collections::hash_map::Entry::Vacant(slot) = metrics.entry(metric) {
             let unit = text(cells[2]).to_ascii_lowercase();
             let name = match unit.as_str() {
-                "" => format!("{device}.{metric}"),
-                u => format!("{device}.{metric}_{u}"),
+                "" => format!("{device}.{}", slot.key()),
+                u => format!("{device}.{}_{u}", slot.key()),
             };
-            metrics.insert(metric, columns.len() - 4);
+            slot.insert(columns.len() - 4);
             columns.push(Column {
                 name,
                 kind: Kind::Real,
