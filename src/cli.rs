@@ -53,6 +53,7 @@ pub enum Command {
     Auth(AuthArgs),
     Report(ReportArgs),
     Notify(NotifyArgs),
+    Export(ExportArgs),
 }
 
 /// Write a one-file HTML report (charts, no network needed) for a browser, e.g. on a USB
@@ -239,3 +240,51 @@ pub struct NotifyTestArgs {}
 #[derive(FromArgs, Debug)]
 #[argh(subcommand, name = "status")]
 pub struct NotifyStatusArgs {}
+/// Write datasets as CSV, JSON, NDJSON, SQL or XLSX, straight from the database (read-only,
+/// safe while a sync runs). Times are site-local with their UTC offset unless --time utc.
+#[derive(FromArgs, Debug)]
+#[argh(
+    subcommand,
+    name = "export",
+    example = "seh export --list\nseh export csv daily-energy -o daily.csv\nseh export xlsx energy daily-energy monthly-energy --from 2026-01-01 --to 2026-12-31 -o 2026.xlsx\nseh export sql --dialect postgres energy | psql mydb",
+    note = "csv, json and ndjson take one dataset; sql and xlsx take several. Dates are site-local calendar days, both ends included."
+)]
+pub struct ExportArgs {
+    /// the format (csv, json, ndjson, sql or xlsx), then the datasets (see --list)
+    #[argh(positional, arg_name = "FORMAT DATASET")]
+    pub what: Vec<String>,
+    /// list the datasets, one a line, and exit
+    #[argh(switch)]
+    pub list: bool,
+    /// only this site id (repeat for several)
+    #[argh(option, arg_name = "ID")]
+    pub site: Vec<i64>,
+    /// first site-local date, YYYY-MM-DD
+    #[argh(option, arg_name = "DATE")]
+    pub from: Option<String>,
+    /// last site-local date, YYYY-MM-DD (included)
+    #[argh(option, arg_name = "DATE")]
+    pub to: Option<String>,
+    /// bucket size of energy, power and telemetry: quarter-hour (default for energy and
+    /// power), hour, day, week, month, year
+    #[argh(option)]
+    pub resolution: Option<String>,
+    /// local (default: the site's time with its UTC offset) or utc
+    #[argh(option)]
+    pub time: Option<String>,
+    /// telemetry as one column per device and metric (one row per bucket)
+    #[argh(switch)]
+    pub wide: bool,
+    /// CSV field separator (default ,; e.g. ';' for spreadsheets that want it)
+    #[argh(option)]
+    pub delimiter: Option<char>,
+    /// SQL dialect: sqlite (default), postgres or mysql
+    #[argh(option)]
+    pub dialect: Option<String>,
+    /// write to FILE (complete or not at all) instead of stdout
+    #[argh(option, short = 'o', arg_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// replace FILE if it exists
+    #[argh(switch)]
+    pub force: bool,
+}

@@ -12,6 +12,7 @@ pub mod commands;
 pub mod config;
 pub mod display;
 pub mod exit;
+pub mod export;
 pub mod harvest;
 pub mod html_report;
 pub mod logging;

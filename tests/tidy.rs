@@ -150,6 +150,7 @@ fn api_and_store_never_import_each_other() {
         "crate::store",
         &[
             "src/commands/",
+            "src/export/",
             "src/harvest/",
             "src/html_report/",
             "src/notify/",

@@ -16,6 +16,7 @@ macro_rules! outln {
 mod auth;
 mod backup;
 mod check;
+mod export;
 mod init;
 mod notify;
 mod plan;
@@ -61,6 +62,12 @@ pub fn run(args: Args) -> Outcome {
     if let Command::Init(_) = command {
         return init::run(args.config.as_deref(), &env);
     }
+    // The dataset list needs no configuration.
+    if let Command::Export(a) = &command {
+        if a.list {
+            return export::list(a);
+        }
+    }
     let config = load_config(args.config.as_deref(), &env)?;
     log::debug!("configuration: {config:?}");
     match command {
@@ -74,6 +81,7 @@ pub fn run(args: Args) -> Outcome {
         Command::Auth(a) => auth::run(&config, &a),
         Command::Report(a) => report::run(&config, &a),
         Command::Notify(a) => notify::run(&config, &a),
+        Command::Export(a) => export::run(&config, &a),
     }
 }
 

@@ -16,11 +16,14 @@
 //! The submodules each add methods to [`Store`] or [`Tx`] for one kind of data:
 //! `series` (energy, power, telemetry), `entities` (sites, devices, alerts, overview,
 //! benefits, power flow), `raw` (the response archive), `state` (sync cursors), `calls`
-//! (the API call ledger and the run log) and `notify` (what the owner has been told).
+//! (the API call ledger and the run log), `notify` (what the owner has been told), `export`
+//! (streaming reads for `seh export`), `summary` and `report` (reads for `status` and
+//! `seh report`).
 
 mod calls;
 pub mod catalogue;
 mod entities;
+mod export;
 mod migrations;
 mod notify;
 mod raw;
@@ -40,6 +43,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{ffi, Connection, OpenFlags, TransactionBehavior};
 
 pub use calls::{ApiCall, Run, RunSummary};
+pub use export::{Cell, Dates, Selection, Snapshot, ROW_CELLS};
 pub use migrations::KNOWN_VERSION;
 pub use notify::{NotifyMessage, NotifyRow, OpenAlert, Production, SiteContact};
 pub use raw::{canonical_query, RawResponse};

@@ -13,6 +13,7 @@ mod cli;
 mod clock;
 mod crash;
 mod db_trouble;
+mod export;
 mod faults;
 mod fleet;
 mod grafana;
