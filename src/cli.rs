@@ -51,6 +51,7 @@ pub enum Command {
     Reprocess(ReprocessArgs),
     Backup(BackupArgs),
     Auth(AuthArgs),
+    Push(PushArgs),
 }
 
 /// Write a consistent copy of the database to a new file (safe while a sync runs), e.g. to
@@ -118,6 +119,22 @@ pub struct PlanArgs {
     /// list every planned call
     #[argh(switch)]
     pub verbose_tasks: bool,
+}
+
+/// Copy what changed since the last push to the remote databases of the [[push]] entries
+/// (PostgreSQL, MySQL/MariaDB); `seh sync` does this at its end.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "push")]
+pub struct PushArgs {
+    /// only the [[push]] entry with this name (even if it is not enabled)
+    #[argh(option)]
+    pub to: Option<String>,
+    /// push every row again, not only what changed (the remote keeps one copy of each)
+    #[argh(switch)]
+    pub full: bool,
+    /// only create or upgrade the remote tables and views
+    #[argh(switch)]
+    pub init: bool,
 }
 
 /// Rebuild every table from the raw archive, with zero API calls.

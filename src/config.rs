@@ -44,6 +44,9 @@ struct FileConfig {
     budget: FileBudget,
     #[serde(default)]
     oauth: FileOAuth,
+    /// `[[push]]`: remote databases (issue 13), validated by `push::config`.
+    #[serde(default)]
+    push: Vec<crate::push::config::FilePush>,
 }
 
 /// `[oauth]`: a homeowner's Site Access application (issue 5).
@@ -199,6 +202,8 @@ pub struct Config {
     pub oauth: Option<OAuthConfig>,
     /// The OAuth token store (default `seh-tokens.json` next to the database).
     pub token_store: PathBuf,
+    /// `[[push]]`: the remote databases to copy the data to.
+    pub push: Vec<crate::push::PushConfig>,
 }
 
 impl fmt::Debug for Config {
@@ -218,6 +223,7 @@ impl fmt::Debug for Config {
             .field("alerts", &self.alerts)
             .field("oauth", &self.oauth)
             .field("token_store", &self.token_store)
+            .field("push", &self.push)
             .finish_non_exhaustive()
     }
 }
@@ -232,6 +238,8 @@ pub struct Env {
     pub database: Option<PathBuf>,
     pub xdg_config_home: Option<PathBuf>,
     pub home: Option<PathBuf>,
+    /// `SEH_PUSH_<NAME>_PASSWORD` variables: (variable, password).
+    pub push_passwords: Vec<(String, Secret)>,
 }
 
 impl Env {
@@ -245,6 +253,13 @@ impl Env {
             database: var("SEH_DATABASE").map(PathBuf::from),
             xdg_config_home: var("XDG_CONFIG_HOME").map(PathBuf::from),
             home: var("HOME").map(PathBuf::from),
+            push_passwords: std::env::vars_os()
+                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+                .filter(|(k, v)| {
+                    k.starts_with("SEH_PUSH_") && k.ends_with("_PASSWORD") && !v.is_empty()
+                })
+                .map(|(k, v)| (k, Secret::new(v)))
+                .collect(),
         }
     }
 
@@ -449,6 +464,12 @@ fn build(file: FileConfig, source: Option<PathBuf>, env: &Env) -> Result<Config,
         return Err(key_err("api.time_scale", "must be a positive number"));
     }
     let oauth = build_oauth(&file.oauth, &key_err)?;
+    let push = crate::push::config::build(file.push, &key_err, &|var| {
+        env.push_passwords
+            .iter()
+            .find(|(k, _)| k == var)
+            .map(|(_, v)| v.expose().to_string())
+    })?;
     let database = env
         .database
         .clone()
@@ -485,6 +506,7 @@ fn build(file: FileConfig, source: Option<PathBuf>, env: &Env) -> Result<Config,
         max_window_hours,
         oauth,
         token_store,
+        push,
     })
 }
 

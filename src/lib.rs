@@ -15,4 +15,5 @@ pub mod harvest;
 pub mod logging;
 pub mod model;
 pub mod oauth;
+pub mod push;
 pub mod store;

@@ -18,6 +18,7 @@ mod backup;
 mod check;
 mod init;
 mod plan;
+mod push;
 mod reprocess;
 mod status;
 mod sync;
@@ -70,6 +71,7 @@ pub fn run(args: Args) -> Outcome {
         Command::Reprocess(_) => reprocess::run(&config),
         Command::Backup(a) => backup::run(&config, &a.dest),
         Command::Auth(a) => auth::run(&config, &a),
+        Command::Push(a) => push::run(&config, &a),
     }
 }
 

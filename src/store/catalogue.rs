@@ -278,12 +278,13 @@ pub const DATA_TABLES: [&Table; 11] = [
 
 /// The tables of seh's own bookkeeping (archive, cursors, ledger, runs, change counter):
 /// never derived from responses, never cleared by `reprocess`.
-pub const BOOKKEEPING_TABLES: [&str; 5] = [
+pub const BOOKKEEPING_TABLES: [&str; 6] = [
     "seh_raw_responses",
     "seh_sync_state",
     "seh_api_calls",
     "seh_runs",
     "seh_change_counter",
+    "seh_source",
 ];
 
 #[cfg(test)]

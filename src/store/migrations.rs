@@ -32,6 +32,10 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "03-raw-unreadable",
         up: include_str!("../../migrations/sqlite/03-raw-unreadable/up.sql"),
     },
+    Migration {
+        name: "04-push-source",
+        up: include_str!("../../migrations/sqlite/04-push-source/up.sql"),
+    },
 ];
 
 /// The schema version this binary writes; a database with a larger `user_version` is

@@ -20,6 +20,7 @@
 
 mod calls;
 pub mod catalogue;
+mod changes;
 mod entities;
 mod migrations;
 mod raw;
@@ -37,6 +38,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{ffi, Connection, OpenFlags, TransactionBehavior};
 
 pub use calls::{ApiCall, Run, RunSummary};
+pub use changes::{feed_columns, Chunk, Value};
 pub use migrations::KNOWN_VERSION;
 pub use raw::{canonical_query, RawResponse};
 pub use read::{fleet_listing_extra, SiteRow};
