@@ -166,7 +166,7 @@ pub fn push(store: &Store, cfg: &PushConfig, opts: Options) -> Result<Pushed, Er
             }
             Ok::<(), Error>(())
         })?;
-        log::info!("push {}: {} rows of {}", cfg.name, rows, table.name);
+        log::debug!("push {}: {} rows of {}", cfg.name, rows, table.name);
         if rows > 0 {
             pushed.tables += 1;
         }
@@ -230,14 +230,18 @@ fn statements(up: &str) -> Vec<String> {
     out
 }
 
-/// The value columns an upsert overwrites: everything but the key (the local row is
-/// already merged under the null rule, so the remote takes it whole).
+/// The columns an upsert sets (all but the key), each with whether the null rule applies:
+/// the value columns keep a stored value against an incoming NULL, as locally, so two
+/// sources that know different facts of one site (one from its details, one only from the
+/// site list) merge instead of erasing each other. The `other` columns (a device's
+/// `removed_at`, which becomes NULL again when the device is listed again) and
+/// `updated_at` are taken as they come.
 #[cfg_attr(not(any(feature = "postgres", feature = "mysql")), allow(dead_code))]
-fn update_columns(table: &Table) -> Vec<&'static str> {
+fn update_columns(table: &Table) -> Vec<(&'static str, bool)> {
     store::feed_columns(table)
         .into_iter()
-        .map(|c| c.name)
-        .filter(|n| !table.key.iter().any(|k| k.name == *n))
+        .filter(|c| !table.key.contains(c))
+        .map(|c| (c.name, table.values.contains(&c)))
         .collect()
 }
 

@@ -94,7 +94,13 @@ impl My {
         let tuple = format!("({one})");
         let set: Vec<String> = update_columns(table)
             .iter()
-            .map(|c| format!("{c} = VALUES({c})"))
+            .map(|&(c, null_rule)| {
+                if null_rule {
+                    format!("{c} = COALESCE(VALUES({c}), {c})")
+                } else {
+                    format!("{c} = VALUES({c})")
+                }
+            })
             .collect();
         format!(
             "INSERT INTO {} ({names}) VALUES {} ON DUPLICATE KEY UPDATE {}",

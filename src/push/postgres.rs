@@ -59,7 +59,12 @@ fn classify(e: postgres::Error) -> Error {
     }
     let mut source = std::error::Error::source(&e);
     while let Some(s) = source {
-        if s.downcast_ref::<rustls::Error>().is_some() {
+        // io::Error hides its inner error from `source()`: look inside it too.
+        let inner = s
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .map(|e| e as &(dyn std::error::Error + 'static));
+        if s.is::<rustls::Error>() || inner.is_some_and(|e| e.is::<rustls::Error>()) {
             return Error::Tls { detail };
         }
         source = s.source();
@@ -235,7 +240,13 @@ impl Remote for Pg {
         let key: Vec<&str> = table.key.iter().map(|c| c.name).collect();
         let set: Vec<String> = update_columns(table)
             .iter()
-            .map(|c| format!("{c} = EXCLUDED.{c}"))
+            .map(|&(c, null_rule)| {
+                if null_rule {
+                    format!("{c} = COALESCE(EXCLUDED.{c}, {t}.{c})", t = table.name)
+                } else {
+                    format!("{c} = EXCLUDED.{c}")
+                }
+            })
             .collect();
         let (ts_col, ts_val) = if table.time_series {
             (", ts", ", ts_utc::timestamptz")

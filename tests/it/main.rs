@@ -16,6 +16,7 @@ mod db_trouble;
 mod faults;
 mod incremental;
 mod limiter;
+mod push;
 mod read_only;
 mod reprocess;
 mod secrets;
