@@ -124,6 +124,18 @@ fn no_sql_outside_the_store() {
 }
 
 #[test]
+fn remote_databases_only_in_push() {
+    for client in ["postgres::", "mysql::", "tokio_postgres"] {
+        only_in(
+            client,
+            &["src/push/"],
+            "the PostgreSQL and MySQL clients are used only in push (ARCHITECTURE: remote SQL \
+             only in push)",
+        );
+    }
+}
+
+#[test]
 fn no_http_outside_the_api_client() {
     only_in(
         "ureq",
@@ -145,7 +157,13 @@ fn the_environment_is_read_only_by_config() {
 fn api_and_store_never_import_each_other() {
     only_in(
         "crate::store",
-        &["src/commands/", "src/harvest/", "src/store/", "src/main.rs"],
+        &[
+            "src/commands/",
+            "src/harvest/",
+            "src/push/",
+            "src/store/",
+            "src/main.rs",
+        ],
         "api, model, clock and budget never import store",
     );
     for (rel, text) in sources() {

@@ -48,7 +48,12 @@ pub fn run(config: &Config, args: &PushArgs) -> Outcome {
         let started = Instant::now();
         match push::push(&store, p, opts) {
             Ok(done) if args.init => {
-                outln!(out, "push {}: remote schema ready at {}", p.name, p.display_url());
+                outln!(
+                    out,
+                    "push {}: remote schema ready at {}",
+                    p.name,
+                    p.display_url()
+                );
                 let _ = done;
             }
             Ok(done) => outln!(

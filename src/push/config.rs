@@ -252,7 +252,10 @@ pub fn build(
             }
         };
         if name.is_empty() {
-            return Err(key_err(&at("name"), "is missing (each [[push]] needs a name)"));
+            return Err(key_err(
+                &at("name"),
+                "is missing (each [[push]] needs a name)",
+            ));
         }
         if !name
             .chars()
@@ -291,7 +294,11 @@ pub fn build(
             if !ok {
                 return Err(key_err(
                     &at("url"),
-                    &format!("must start with {}:// for kind {}", kind.name(), kind.name()),
+                    &format!(
+                        "must start with {}:// for kind {}",
+                        kind.name(),
+                        kind.name()
+                    ),
                 ));
             }
         }
@@ -335,7 +342,10 @@ pub fn build(
             }
         };
         if e.ca_file.is_some() && tls != Tls::VerifyFull {
-            return Err(key_err(&at("ca_file"), "is only used with tls = \"verify-full\""));
+            return Err(key_err(
+                &at("ca_file"),
+                "is only used with tls = \"verify-full\"",
+            ));
         }
         let tables = match &e.tables {
             None => DATA_TABLES.to_vec(),
@@ -398,6 +408,76 @@ mod tests {
         );
         assert_eq!(redact_url("mysql://root@h/db"), "mysql://root@h/db");
         assert!(parse_url("nothing").is_err());
+    }
+
+    fn load(text: &str, env: &crate::config::Env) -> Result<Vec<PushConfig>, String> {
+        crate::config::load_text(text, std::path::Path::new("seh.toml"), env)
+            .map(|c| c.push)
+            .map_err(|e| e.to_string())
+    }
+
+    /// The commented `[[push]]` of the shipped example parses once uncommented.
+    #[test]
+    fn the_example_push_entry_parses() {
+        let section = crate::config::EXAMPLE
+            .split("# [[push]]")
+            .nth(1)
+            .expect("a [[push]] example");
+        let lines: Vec<&str> = section
+            .lines()
+            .filter_map(|l| l.strip_prefix("# "))
+            .filter(|l| l.contains(" = ") && !l.starts_with("Instead") && !l.starts_with("ca_file"))
+            .collect();
+        let text =
+            format!("[[push]]\n{}\n", lines.join("\n")).replace("password_file", "# password_file");
+        let p = &load(&text, &crate::config::Env::default()).unwrap()[0];
+        assert_eq!(p.name, "central");
+        assert_eq!(p.kind, Kind::Postgres);
+        assert_eq!(p.display_url(), "postgres://seh@db.example.org:5432/solar");
+        assert_eq!(p.tables.len(), 2);
+        assert_eq!(p.tls, Tls::Prefer);
+    }
+
+    #[test]
+    fn passwords_come_from_url_file_or_environment_and_never_show() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("pw");
+        std::fs::write(&file, "FILEPW\n").unwrap();
+        let url = "[[push]]\nname = \"c\"\nkind = \"mysql\"\nurl = \"mysql://u:URLPW@h/d\"\n";
+        let env = crate::config::Env::default();
+        let p = &load(url, &env).unwrap()[0];
+        assert_eq!(p.password.as_ref().unwrap().expose(), "URLPW");
+        let with_file = format!("{url}password_file = {:?}\n", file.display().to_string());
+        let p = &load(&with_file, &env).unwrap()[0];
+        assert_eq!(p.password.as_ref().unwrap().expose(), "FILEPW");
+        let env = crate::config::Env {
+            push_passwords: vec![("SEH_PUSH_C_PASSWORD".into(), Secret::new("ENVPW"))],
+            ..Default::default()
+        };
+        let cfg = crate::config::load_text(&with_file, std::path::Path::new("s"), &env).unwrap();
+        assert_eq!(cfg.push[0].password.as_ref().unwrap().expose(), "ENVPW");
+        let shown = format!("{cfg:?} {:?} {env:?}", cfg.push[0].display_url());
+        for pw in ["URLPW", "FILEPW", "ENVPW"] {
+            assert!(!shown.contains(pw), "{shown}");
+        }
+    }
+
+    #[test]
+    fn bad_entries_name_the_key() {
+        let env = crate::config::Env::default();
+        for (text, key) in [
+            ("[[push]]\nname = \"a\"\nkind = \"oracle\"\n", "push.a.kind"),
+            ("[[push]]\nkind = \"mysql\"\n", "push[0].name"),
+            ("[[push]]\nname = \"a\"\nkind = \"mysql\"\nurl = \"postgres://u@h/d\"\n", "push.a.url"),
+            ("[[push]]\nname = \"a\"\nkind = \"mysql\"\nhost = \"h\"\nuser = \"u\"\n", "push.a.database"),
+            ("[[push]]\nname = \"a\"\nkind = \"mysql\"\nurl = \"mysql://u@h/d\"\ntls = \"on\"\n", "push.a.tls"),
+            ("[[push]]\nname = \"a\"\nkind = \"mysql\"\nurl = \"mysql://u@h/d\"\ntables = [\"x\"]\n", "push.a.tables"),
+            ("[[push]]\nname = \"a\"\nkind = \"mysql\"\nurl = \"mysql://u:SECRETPW@h/d\"\nbogus = 1\n", "bogus"),
+        ] {
+            let e = load(text, &env).unwrap_err();
+            assert!(e.contains(key), "{key}: {e}");
+            assert!(!e.contains("SECRETPW"), "{e}");
+        }
     }
 
     #[test]

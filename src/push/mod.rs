@@ -270,7 +270,7 @@ mod tests {
                     .find(&format!("TABLE IF NOT EXISTS {} (", t.name))
                     .or_else(|| up.find(&format!("TABLE {} (", t.name)))
                     .unwrap_or_else(|| panic!("{} is not created", t.name));
-                let body = &up[start..start + up[start..].find(");").unwrap()];
+                let body = &up[start..start + up[start..].find("\n)").unwrap()];
                 for c in store::feed_columns(t) {
                     assert!(
                         body.contains(&format!("\n    {} ", c.name)),

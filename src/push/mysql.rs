@@ -4,8 +4,7 @@
 //! server from the text key.
 
 use super::{
-    statements, update_columns, Error, PushConfig, Remote, Tls, MYSQL_MIGRATIONS,
-    REMOTE_VERSION,
+    statements, update_columns, Error, PushConfig, Remote, Tls, MYSQL_MIGRATIONS, REMOTE_VERSION,
 };
 use crate::store::catalogue::Table;
 use crate::store::{feed_columns, Chunk, Value};
@@ -130,7 +129,9 @@ impl Remote for My {
             c.query_drop("CREATE TABLE IF NOT EXISTS seh_push_schema (version INT NOT NULL)")
                 .map_err(remote("read the remote schema version"))?;
             let found: Option<i64> = c
-                .query_first("SELECT CAST(COALESCE(MAX(version), 0) AS SIGNED) FROM seh_push_schema")
+                .query_first(
+                    "SELECT CAST(COALESCE(MAX(version), 0) AS SIGNED) FROM seh_push_schema",
+                )
                 .map_err(remote("read the remote schema version"))?;
             let found = found.unwrap_or(0);
             if found > REMOTE_VERSION {

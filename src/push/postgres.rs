@@ -182,13 +182,17 @@ impl Remote for Pg {
             tx.batch_execute(m.up)
                 .map_err(remote(format!("apply remote migration {}", m.name)))?;
             tx.execute("DELETE FROM seh_push_schema", &[])
-            .map_err(remote("record the remote schema version"))?;
+                .map_err(remote("record the remote schema version"))?;
             tx.execute(
                 "INSERT INTO seh_push_schema (version) VALUES ($1)",
                 &[&(i as i32 + 1)],
             )
             .map_err(remote("record the remote schema version"))?;
-            log::info!("applied remote migration {} in schema {}", m.name, self.schema);
+            log::info!(
+                "applied remote migration {} in schema {}",
+                m.name,
+                self.schema
+            );
         }
         tx.commit().map_err(remote("commit the migration"))
     }
@@ -317,9 +321,8 @@ mod tls {
                     .map_err(|e| ca_err(format!("cannot read {}: {e}", path.display())))?;
                 let mut reader = std::io::BufReader::new(file);
                 for cert in rustls_pemfile::certs(&mut reader) {
-                    let cert = cert.map_err(|e| {
-                        ca_err(format!("{} is not PEM: {e}", path.display()))
-                    })?;
+                    let cert =
+                        cert.map_err(|e| ca_err(format!("{} is not PEM: {e}", path.display())))?;
                     roots.add(cert).map_err(|e| {
                         ca_err(format!("{} holds a bad certificate: {e}", path.display()))
                     })?;

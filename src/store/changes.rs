@@ -61,10 +61,7 @@ impl Chunk<'_> {
 /// The columns the feed hands out, in order: key, values, other, then `updated_at`
 /// (`change_seq` is the feed's own order, not data).
 pub fn feed_columns(table: &Table) -> Vec<super::catalogue::Column> {
-    table
-        .columns()
-        .filter(|c| c.name != "change_seq")
-        .collect()
+    table.columns().filter(|c| c.name != "change_seq").collect()
 }
 
 impl Store {

@@ -428,7 +428,12 @@ fn postgres_two_sources_into_one_remote() {
                 .collect();
             let cols = cols.join(", ");
             let sql = format!("SELECT {cols} FROM {} WHERE site_id = {site}", t.name);
-            assert_eq!(local_rows(env, &sql), remote.rows(&sql), "{} {site}", t.name);
+            assert_eq!(
+                local_rows(env, &sql),
+                remote.rows(&sql),
+                "{} {site}",
+                t.name
+            );
         }
     }
     let sources = remote.rows("SELECT COUNT(DISTINCT source_id) FROM seh_push_cursor");
@@ -453,7 +458,10 @@ fn postgres_tls_require_and_verify_full() {
     out.expect(1);
     let line = out.stderr.trim();
     assert_eq!(line.lines().count(), 1, "{out}");
-    assert!(line.contains("pusher strict") && line.contains("TLS failed"), "{out}");
+    assert!(
+        line.contains("pusher strict") && line.contains("TLS failed"),
+        "{out}"
+    );
 }
 
 /// Bad input, one line each with the pusher's name, never the password.
