@@ -360,6 +360,7 @@ fn mysql_after_sync_equals_local_then_only_changes() {
 /// `kill -9` at seeded moments of a push, then a push to the end: the remote equals the
 /// local database, nothing lost or doubled (keys would refuse doubles; the cursor and
 /// row comparison find losses).
+#[cfg(any(feature = "postgres", feature = "mysql"))]
 fn kill_and_converge(push_entry: &str, check: &mut dyn FnMut(&TestEnv)) {
     let env = TestEnv::with(
         sim_options(),
