@@ -323,7 +323,7 @@ fn postgres_after_sync_equals_local_then_only_changes() {
     // Two hours later, a sync changes some rows; only those go out.
     env.pass_time(chrono::Duration::hours(2), &[&env.db]);
     let before = local_seq(&env);
-    env.sync_ok();
+    let second = env.sync_ok();
     pg::assert_converged(&env, &mut remote);
     let changed: i64 = seh::store::catalogue::DATA_TABLES
         .iter()
@@ -334,6 +334,15 @@ fn postgres_after_sync_equals_local_then_only_changes() {
         .map(|t| count(&env.conn(), t.name))
         .sum();
     assert!(changed > 0 && changed < total, "{changed} of {total}");
+    let line = second
+        .stderr
+        .lines()
+        .find(|l| l.contains("push central:"))
+        .unwrap_or_else(|| panic!("{second}"));
+    assert!(
+        line.contains(&format!(": {changed} rows ")),
+        "{changed}: {line}"
+    );
     // `--full` pushes everything again, harmlessly.
     let full = env.seh(&["push", "--full"]);
     assert_eq!(pushed_rows(full.expect(0)), total as u64);
@@ -372,12 +381,18 @@ fn kill_and_converge(push_entry: &str, check: &mut dyn FnMut(&TestEnv)) {
     env.sync_ok();
     append_config(&env, push_entry);
     let mut rng = crate::common::Rng::new(13);
+    let mut interrupted = 0;
     for _ in 0..5 {
         let child = env.spawn(&["push"]);
         std::thread::sleep(std::time::Duration::from_millis(rng.below(400) + 20));
         crate::common::signal(&child, "KILL");
-        let _ = wait_out(child, &["push"]);
+        // `seh push` prints its summary only at the end: no line, killed mid-way.
+        let out = wait_out(child, &["push"]);
+        if !out.stdout.contains("push central:") {
+            interrupted += 1;
+        }
     }
+    assert!(interrupted > 0, "no kill landed before the push ended");
     env.seh(&["push"]).expect(0);
     check(&env);
 }
@@ -496,6 +511,18 @@ fn postgres_bad_input_one_line_each() {
     env.seh(&["push", "--init"]).expect(0);
     remote.exec("UPDATE seh_push_schema SET version = 99");
     one_line(&env.seh(&["push"]), 1, "pusher central", "version 99");
+    // A table someone altered: the failing chunk rolls back, cursor included.
+    remote
+        .exec("UPDATE seh_push_schema SET version = 1; ALTER TABLE seh_power DROP COLUMN api_unit");
+    one_line(
+        &env.seh(&["push"]),
+        1,
+        "pusher central",
+        "seh_power (column",
+    );
+    let cursor = remote.rows("SELECT COUNT(*) FROM seh_push_cursor WHERE table_name = 'seh_power'");
+    assert_eq!(cursor, vec![vec![norm(Some("0".into()))]]);
+    assert_eq!(remote.rows("SELECT COUNT(*) FROM seh_power"), cursor);
 }
 
 #[cfg(feature = "mysql")]
