@@ -146,3 +146,77 @@ fn read_value(row: &rusqlite::Row<'_>, i: usize, ty: ColumnType) -> Result<Value
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::catalogue::ENERGY;
+
+    /// Nine energy rows in three change groups: 3 rows at seq 1, 1 at seq 2, 5 at seq 3.
+    fn store() -> Store {
+        let store = Store::open_in_memory().unwrap();
+        for (i, seq) in [1, 1, 1, 2, 3, 3, 3, 3, 3].into_iter().enumerate() {
+            store
+                .conn
+                .execute(
+                    "INSERT INTO seh_energy (site_id, resolution, ts_utc, utc_offset_min, \
+                     energy_wh, api_unit, updated_at, change_seq) \
+                     VALUES (1, 'QUARTER_HOUR', ?1, 60, ?2, NULL, '2026-01-01T00:00:00Z', ?3)",
+                    rusqlite::params![format!("2026-01-01T00:{:02}:00Z", i), i as i64, seq],
+                )
+                .unwrap();
+        }
+        store
+    }
+
+    fn chunks(store: &Store, after: i64, size: usize) -> Vec<(usize, i64, bool)> {
+        let mut seen = Vec::new();
+        store
+            .stream_changes::<Error>(&ENERGY, after, size, |c| {
+                seen.push((c.len(), c.last_seq, c.complete));
+                Ok(())
+            })
+            .unwrap();
+        seen
+    }
+
+    #[test]
+    fn chunks_are_bounded_and_say_where_a_group_ends() {
+        let store = store();
+        assert_eq!(
+            chunks(&store, 0, 2),
+            [
+                (2, 1, false),
+                (2, 2, true),
+                (2, 3, false),
+                (2, 3, false),
+                (1, 3, true)
+            ]
+        );
+        assert_eq!(chunks(&store, 0, 100), [(9, 3, true)]);
+        assert_eq!(chunks(&store, 2, 4), [(4, 3, false), (1, 3, true)]);
+        assert_eq!(chunks(&store, 3, 4), []);
+    }
+
+    #[test]
+    fn values_follow_the_declared_types() {
+        let store = store();
+        let mut first = Vec::new();
+        store
+            .stream_changes::<Error>(&ENERGY, 0, 1, |c| {
+                if first.is_empty() {
+                    first = c.values.to_vec();
+                }
+                Ok(())
+            })
+            .unwrap();
+        let names: Vec<&str> = feed_columns(&ENERGY).iter().map(|c| c.name).collect();
+        assert_eq!(names.last(), Some(&"updated_at"));
+        assert_eq!(first[0], Value::Integer(1));
+        assert_eq!(first[2].as_text(), Some("2026-01-01T00:00:00Z"));
+        // energy_wh is REAL: a whole number stored as integer still arrives as a float.
+        assert_eq!(first[4], Value::Real(0.0));
+        assert_eq!(first[5], Value::Null);
+        assert_eq!(store.source_id().unwrap().len(), 32);
+    }
+}
