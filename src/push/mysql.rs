@@ -1,7 +1,10 @@
 //! The MySQL/MariaDB pusher (feature `mysql`): the `mysql` crate (blocking), TLS through
-//! rustls with ring. A chunk goes in as multi-row prepared `INSERT ... ON DUPLICATE KEY
-//! UPDATE` statements of up to [`ROWS_PER_STATEMENT`] rows; `ts` is computed by the
-//! server from the text key.
+//! rustls with ring. A chunk goes in as multi-row `INSERT ... ON DUPLICATE KEY UPDATE`
+//! statements of up to [`ROWS_PER_STATEMENT`] rows, with the values written as literals
+//! (the text protocol: no prepared statement per batch size kept in the client, which
+//! measured 23 MB of RSS, and one round trip per statement); `ts` is computed by the
+//! server from the text key. The session runs with `NO_BACKSLASH_ESCAPES`, so quoting a
+//! string is doubling its `'`, whatever the server's default mode.
 
 use super::{
     statements, update_columns, Error, PushConfig, Remote, Tls, MYSQL_MIGRATIONS, REMOTE_VERSION,
@@ -13,8 +16,8 @@ use mysql::{Conn, DriverError, OptsBuilder, SslOpts};
 use std::time::Duration;
 
 /// Rows per INSERT statement: large enough to amortise the round trip, small enough to
-/// stay far below the 65535 placeholders and `max_allowed_packet`.
-const ROWS_PER_STATEMENT: usize = 500;
+/// stay far below `max_allowed_packet` (about 150 bytes a row).
+const ROWS_PER_STATEMENT: usize = 1000;
 
 /// ER_ACCESS_DENIED_ERROR, ER_DBACCESS_DENIED_ERROR.
 const ACCESS_DENIED: [u16; 2] = [1045, 1044];
@@ -23,7 +26,8 @@ const BAD_DB: u16 = 1049;
 
 pub(super) struct My {
     conn: Conn,
-    params: Vec<mysql::Value>,
+    /// The statement being built, reused.
+    sql: String,
 }
 
 fn remote(what: impl Into<String>) -> impl FnOnce(mysql::Error) -> Error {
@@ -76,46 +80,44 @@ impl My {
             },
         }
         .map_err(classify)?;
-        Ok(My {
+        let mut my = My {
             conn,
-            params: Vec::new(),
-        })
-    }
-
-    fn insert_sql(table: &Table, rows: usize) -> String {
-        let cols: Vec<&str> = feed_columns(table).iter().map(|c| c.name).collect();
-        let mut one = vec!["?"; cols.len()].join(", ");
-        let mut names = cols.join(", ");
-        if table.time_series {
-            one.push_str(", STR_TO_DATE(?, '%Y-%m-%dT%H:%i:%sZ')");
-            names.push_str(", ts");
-        }
-        let tuple = format!("({one})");
-        let set: Vec<String> = update_columns(table)
-            .iter()
-            .map(|&(c, null_rule)| {
-                if null_rule {
-                    format!("{c} = COALESCE(VALUES({c}), {c})")
-                } else {
-                    format!("{c} = VALUES({c})")
-                }
-            })
-            .collect();
-        format!(
-            "INSERT INTO {} ({names}) VALUES {} ON DUPLICATE KEY UPDATE {}",
-            table.name,
-            vec![tuple.as_str(); rows].join(", "),
-            set.join(", ")
-        )
+            sql: String::new(),
+        };
+        my.conn
+            .query_drop(
+                "SET SESSION sql_mode = CONCAT(@@SESSION.sql_mode, ',NO_BACKSLASH_ESCAPES')",
+            )
+            .map_err(remote("set the session's SQL mode"))?;
+        Ok(my)
     }
 }
 
-fn to_mysql(v: &Value) -> mysql::Value {
+/// Appends one value as an SQL literal (under `NO_BACKSLASH_ESCAPES`).
+fn literal(out: &mut String, v: &Value) {
+    use std::fmt::Write as _;
     match v {
-        Value::Null => mysql::Value::NULL,
-        Value::Integer(n) => mysql::Value::Int(*n),
-        Value::Real(x) => mysql::Value::Double(*x),
-        Value::Text(s) => mysql::Value::Bytes(s.as_bytes().to_vec()),
+        Value::Null => out.push_str("NULL"),
+        Value::Integer(n) => {
+            let _ = write!(out, "{n}");
+        }
+        // `{:e}` is the shortest text that reads back to the same double, and the exponent
+        // makes MySQL read it as a DOUBLE, not a DECIMAL. MySQL has no NaN or infinity;
+        // SQLite turns NaN into NULL, and no API value is infinite.
+        Value::Real(x) if x.is_finite() => {
+            let _ = write!(out, "{x:e}");
+        }
+        Value::Real(_) => out.push_str("NULL"),
+        Value::Text(t) => {
+            out.push('\'');
+            for ch in t.chars() {
+                if ch == '\'' {
+                    out.push('\'');
+                }
+                out.push(ch);
+            }
+            out.push('\'');
+        }
     }
 }
 
@@ -180,21 +182,49 @@ impl Remote for My {
 
     fn write(&mut self, table: &'static Table, chunk: &Chunk<'_>) -> Result<(), Error> {
         let ts_index = table.key.iter().position(|c| c.name == "ts_utc");
-        let rows: Vec<&[Value]> = chunk.rows().collect();
-        for part in rows.chunks(ROWS_PER_STATEMENT) {
-            self.params.clear();
-            for row in part {
-                self.params.extend(row.iter().map(to_mysql));
-                if let Some(i) = ts_index {
-                    self.params.push(to_mysql(&row[i]));
+        let cols: Vec<&str> = feed_columns(table).iter().map(|c| c.name).collect();
+        let mut names = cols.join(", ");
+        if ts_index.is_some() {
+            names.push_str(", ts");
+        }
+        let head = format!("INSERT INTO {} ({names}) VALUES ", table.name);
+        let set: Vec<String> = update_columns(table)
+            .iter()
+            .map(|&(c, null_rule)| {
+                if null_rule {
+                    format!("{c} = COALESCE(VALUES({c}), {c})")
+                } else {
+                    format!("{c} = VALUES({c})")
                 }
+            })
+            .collect();
+        let tail = format!(" ON DUPLICATE KEY UPDATE {}", set.join(", "));
+        let rows: Vec<&[Value]> = chunk.rows().collect();
+        let mut sql = std::mem::take(&mut self.sql);
+        for part in rows.chunks(ROWS_PER_STATEMENT) {
+            sql.clear();
+            sql.push_str(&head);
+            for (r, row) in part.iter().enumerate() {
+                sql.push_str(if r == 0 { "(" } else { ", (" });
+                for (i, v) in row.iter().enumerate() {
+                    if i > 0 {
+                        sql.push_str(", ");
+                    }
+                    literal(&mut sql, v);
+                }
+                if let Some(i) = ts_index {
+                    sql.push_str(", STR_TO_DATE(");
+                    literal(&mut sql, &row[i]);
+                    sql.push_str(", '%Y-%m-%dT%H:%i:%sZ')");
+                }
+                sql.push(')');
             }
-            let sql = My::insert_sql(table, part.len());
-            let params = mysql::Params::Positional(std::mem::take(&mut self.params));
+            sql.push_str(&tail);
             self.conn
-                .exec_drop(&sql, params)
+                .query_drop(&sql)
                 .map_err(remote(format!("upsert rows into {}", table.name)))?;
         }
+        self.sql = sql;
         Ok(())
     }
 
@@ -211,5 +241,27 @@ impl Remote for My {
         self.conn
             .query_drop("COMMIT")
             .map_err(remote("commit pushed rows"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literals_quote_and_keep_doubles_exact() {
+        let mut s = String::new();
+        for v in [
+            Value::Null,
+            Value::Integer(-7),
+            Value::Real(0.1),
+            Value::Real(1e300),
+            Value::Real(f64::INFINITY),
+            Value::Text("it's a \\ path".into()),
+        ] {
+            literal(&mut s, &v);
+            s.push('|');
+        }
+        assert_eq!(s, "NULL|-7|1e-1|1e300|NULL|'it''s a \\ path'|");
     }
 }
