@@ -506,6 +506,13 @@ fn postgres_bad_input_one_line_each() {
     one_line(&env.seh(&["push"]), 1, "pusher down", "cannot connect");
     with("[[push]]\nname = \"who\"\nkind = \"postgres\"\nurl = \"postgres://nosuchuser:hunter2@127.0.0.1:5432/test\"\n");
     one_line(&env.seh(&["push"]), 1, "pusher who", "refused the login");
+    with("[[push]]\nname = \"nodb\"\nkind = \"postgres\"\nurl = \"postgres://postgres:hunter2@127.0.0.1:5432/seh_no_such_db\"\n");
+    one_line(
+        &env.seh(&["push"]),
+        1,
+        "pusher nodb",
+        "database does not exist",
+    );
     // A remote written by a newer seh.
     with(&remote.entry("central", ""));
     env.seh(&["push", "--init"]).expect(0);
@@ -548,6 +555,13 @@ fn mysql_bad_input_one_line_each() {
     one_line(&env.seh(&["push"]), 1, "pusher down", "cannot connect");
     with("[[push]]\nname = \"who\"\nkind = \"mysql\"\nurl = \"mysql://nosuchuser:hunter2@127.0.0.1:3306/x\"\n");
     one_line(&env.seh(&["push"]), 1, "pusher who", "refused the login");
+    with("[[push]]\nname = \"nodb\"\nkind = \"mysql\"\nurl = \"mysql://root@127.0.0.1:3306/seh_no_such_db\"\n");
+    one_line(
+        &env.seh(&["push"]),
+        1,
+        "pusher nodb",
+        "database does not exist",
+    );
     with(&remote.entry("central", ""));
     env.seh(&["push", "--init"]).expect(0);
     remote.exec("UPDATE seh_push_schema SET version = 99");
