@@ -422,11 +422,14 @@ mod tests {
         let section = crate::config::EXAMPLE
             .split("# [[push]]")
             .nth(1)
-            .expect("a [[push]] example");
+            .expect("a [[push]] example")
+            .split("\n[")
+            .next()
+            .unwrap();
         let lines: Vec<&str> = section
             .lines()
             .filter_map(|l| l.strip_prefix("# "))
-            .filter(|l| l.contains(" = ") && !l.starts_with("Instead") && !l.starts_with("ca_file"))
+            .filter(|l| l.contains(" = ") && !l.starts_with("ca_file"))
             .collect();
         let text =
             format!("[[push]]\n{}\n", lines.join("\n")).replace("password_file", "# password_file");
