@@ -54,6 +54,7 @@ pub enum Command {
     Report(ReportArgs),
     Notify(NotifyArgs),
     Export(ExportArgs),
+    Push(PushArgs),
 }
 
 /// Write a one-file HTML report (charts, no network needed) for a browser, e.g. on a USB
@@ -150,6 +151,22 @@ pub struct PlanArgs {
     /// list every planned call
     #[argh(switch)]
     pub verbose_tasks: bool,
+}
+
+/// Copy what changed since the last push to the remote databases of the [[push]] entries
+/// (PostgreSQL, MySQL/MariaDB); `seh sync` does this at its end.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "push")]
+pub struct PushArgs {
+    /// only the [[push]] entry with this name (even if it is not enabled)
+    #[argh(option)]
+    pub to: Option<String>,
+    /// push every row again, not only what changed (the remote keeps one copy of each)
+    #[argh(switch)]
+    pub full: bool,
+    /// only create or upgrade the remote tables and views
+    #[argh(switch)]
+    pub init: bool,
 }
 
 /// Rebuild every table from the raw archive, with zero API calls.

@@ -46,6 +46,9 @@ struct FileConfig {
     oauth: FileOAuth,
     #[serde(default)]
     notify: crate::notify::config::FileNotify,
+    /// `[[push]]`: remote databases (issue 13), validated by `push::config`.
+    #[serde(default)]
+    push: Vec<crate::push::config::FilePush>,
 }
 
 /// `[oauth]`: a homeowner's Site Access application (issue 5).
@@ -208,6 +211,8 @@ pub struct Config {
     pub token_store: PathBuf,
     /// `[notify]`: channels and thresholds (no channel: no notifications).
     pub notify: crate::notify::NotifyConfig,
+    /// `[[push]]`: the remote databases to copy the data to.
+    pub push: Vec<crate::push::PushConfig>,
 }
 
 impl fmt::Debug for Config {
@@ -228,6 +233,7 @@ impl fmt::Debug for Config {
             .field("oauth", &self.oauth)
             .field("token_store", &self.token_store)
             .field("notify", &self.notify)
+            .field("push", &self.push)
             .finish_non_exhaustive()
     }
 }
@@ -244,6 +250,8 @@ pub struct Env {
     pub home: Option<PathBuf>,
     /// `SEH_SMTP_PASSWORD`: the password of every `[[notify.email]]` with a user.
     pub smtp_password: Option<String>,
+    /// `SEH_PUSH_<NAME>_PASSWORD` variables: (variable, password).
+    pub push_passwords: Vec<(String, Secret)>,
 }
 
 impl fmt::Debug for Env {
@@ -256,6 +264,14 @@ impl fmt::Debug for Env {
             .field(
                 "smtp_password",
                 &self.smtp_password.as_ref().map(|_| "****"),
+            )
+            .field(
+                "push_passwords",
+                &self
+                    .push_passwords
+                    .iter()
+                    .map(|(k, _)| (k, "****"))
+                    .collect::<Vec<_>>(),
             )
             .finish_non_exhaustive()
     }
@@ -273,6 +289,13 @@ impl Env {
             xdg_config_home: var("XDG_CONFIG_HOME").map(PathBuf::from),
             home: var("HOME").map(PathBuf::from),
             smtp_password: var("SEH_SMTP_PASSWORD").and_then(|v| v.into_string().ok()),
+            push_passwords: std::env::vars_os()
+                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+                .filter(|(k, v)| {
+                    k.starts_with("SEH_PUSH_") && k.ends_with("_PASSWORD") && !v.is_empty()
+                })
+                .map(|(k, v)| (k, Secret::new(v)))
+                .collect(),
         }
     }
 
@@ -509,6 +532,12 @@ fn build(file: FileConfig, source: Option<PathBuf>, env: &Env) -> Result<Config,
     let oauth = build_oauth(&file.oauth, &key_err)?;
     let notify = crate::notify::config::build(file.notify, env.smtp_password.as_deref())
         .map_err(|(key, msg)| key_err(&key, &msg))?;
+    let push = crate::push::config::build(file.push, &key_err, &|var| {
+        env.push_passwords
+            .iter()
+            .find(|(k, _)| k == var)
+            .map(|(_, v)| v.expose().to_string())
+    })?;
     let database = env
         .database
         .clone()
@@ -547,6 +576,7 @@ fn build(file: FileConfig, source: Option<PathBuf>, env: &Env) -> Result<Config,
         oauth,
         token_store,
         notify,
+        push,
     })
 }
 
@@ -765,7 +795,9 @@ mod tests {
             .split("[notify]")
             .nth(1)
             .expect("a [notify] section");
+        // Up to the next section (the commented `[[push]]` example, or `[oauth]`).
         let section = section.split("\n[oauth]").next().unwrap();
+        let section = section.split("\n# [[push]]").next().unwrap();
         let text: String = section
             .lines()
             .filter_map(|l| l.strip_prefix("# "))

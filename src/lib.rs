@@ -19,5 +19,6 @@ pub mod logging;
 pub mod model;
 pub mod notify;
 pub mod oauth;
+pub mod push;
 pub mod status;
 pub mod store;

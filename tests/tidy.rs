@@ -124,6 +124,18 @@ fn no_sql_outside_the_store() {
 }
 
 #[test]
+fn remote_databases_only_in_push() {
+    for client in ["postgres::", "mysql::", "tokio_postgres"] {
+        only_in(
+            client,
+            &["src/push/"],
+            "the PostgreSQL and MySQL clients are used only in push (ARCHITECTURE: remote SQL \
+             only in push)",
+        );
+    }
+}
+
+#[test]
 fn no_http_outside_the_api_client() {
     // The one other HTTP caller: a notification's webhook POST, to a receiver the owner
     // configured; it must not go through the SolarEdge client's credit ledger and limiter.
@@ -154,6 +166,7 @@ fn api_and_store_never_import_each_other() {
             "src/harvest/",
             "src/html_report/",
             "src/notify/",
+            "src/push/",
             "src/status/",
             "src/store/",
             "src/main.rs",

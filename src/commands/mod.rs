@@ -20,6 +20,7 @@ mod export;
 mod init;
 mod notify;
 mod plan;
+mod push;
 mod report;
 mod reprocess;
 mod status;
@@ -82,6 +83,7 @@ pub fn run(args: Args) -> Outcome {
         Command::Report(a) => report::run(&config, &a),
         Command::Notify(a) => notify::run(&config, &a),
         Command::Export(a) => export::run(&config, &a),
+        Command::Push(a) => push::run(&config, &a),
     }
 }
 

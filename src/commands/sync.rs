@@ -137,6 +137,13 @@ pub fn run(config: &Config, args: &SyncArgs) -> Outcome {
     if stop.load(Ordering::SeqCst) && exit != Exit::Interrupted {
         return Ok(Exit::Interrupted);
     }
+    // The harvest is committed; the pushers copy it out (issue 13). Not after an
+    // interruption or a database failure: the next run pushes what is here now.
+    let exit = if matches!(exit, Exit::Interrupted | Exit::Database) {
+        exit
+    } else {
+        exit.merge(super::push::after_sync(config, &store))
+    };
     // A card the kernel remounted read-only mid-run fails a commit with an I/O error (the
     // harvester logged it); the closing line says what it was and what to do.
     if exit == Exit::Database && super::on_read_only_fs(&config.database) {

@@ -294,8 +294,8 @@ pub const FAMILY_TABLES: [(&str, &Table); 11] = [
 ];
 
 /// The tables of seh's own bookkeeping (archive, cursors, ledger, runs, change counter,
-/// notification state): never derived from responses, never cleared by `reprocess`.
-pub const BOOKKEEPING_TABLES: [&str; 7] = [
+/// notification state, the source id): never derived from responses, never cleared by `reprocess`.
+pub const BOOKKEEPING_TABLES: [&str; 8] = [
     "seh_raw_responses",
     "seh_sync_state",
     "seh_api_calls",
@@ -303,6 +303,7 @@ pub const BOOKKEEPING_TABLES: [&str; 7] = [
     "seh_change_counter",
     "seh_notify_events",
     "seh_notify_messages",
+    "seh_source",
 ];
 
 #[cfg(test)]

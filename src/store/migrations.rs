@@ -40,6 +40,10 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "05-notify-state",
         up: include_str!("../../migrations/sqlite/05-notify-state/up.sql"),
     },
+    Migration {
+        name: "06-push-source",
+        up: include_str!("../../migrations/sqlite/06-push-source/up.sql"),
+    },
 ];
 
 /// The schema version this binary writes; a database with a larger `user_version` is

@@ -22,6 +22,7 @@
 
 mod calls;
 pub mod catalogue;
+mod changes;
 mod entities;
 mod export;
 mod migrations;
@@ -43,6 +44,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{ffi, Connection, OpenFlags, TransactionBehavior};
 
 pub use calls::{ApiCall, Run, RunSummary};
+pub use changes::{feed_columns, Chunk, Value};
 pub use export::{Cell, Dates, Selection, Snapshot, ROW_CELLS};
 pub use migrations::KNOWN_VERSION;
 pub use notify::{NotifyMessage, NotifyRow, OpenAlert, Production, SiteContact};

@@ -22,6 +22,7 @@ mod limiter;
 mod output;
 // Notifications: SMTP (aiosmtpd) and webhook receivers on 127.0.0.1.
 mod notify;
+mod push;
 mod read_only;
 mod report;
 mod reprocess;
