@@ -101,6 +101,23 @@ const VIEWS: [&str; 7] = [
     "v_seh_equipment_list",
 ];
 
+/// The query of view `v` over the columns the remote views have: migration 04 added
+/// `partial` (judged on the local host's clock) and `state_of_energy_pct` locally, which the
+/// remote views do not have yet.
+#[allow(dead_code)]
+fn view_query(v: &str) -> String {
+    let columns = match v {
+        "v_seh_daily_energy" => "site_id, local_date, energy_kwh, source",
+        "v_seh_energy_monthly" => "site_id, local_month, energy_kwh, source",
+        "v_seh_battery_status" => {
+            "site_id, device_key, state_of_energy_ts_utc, state_of_energy, \
+             state_of_energy_unit, remaining_energy_wh, charge_power_w, discharge_power_w"
+        }
+        _ => "*",
+    };
+    format!("SELECT {columns} FROM {v}")
+}
+
 #[cfg(feature = "postgres")]
 mod pg {
     use super::*;
@@ -190,7 +207,7 @@ mod pg {
             }
         }
         for v in VIEWS {
-            let sql = format!("SELECT * FROM {v}");
+            let sql = view_query(v);
             assert_eq!(local_rows(env, &sql), remote.rows(&sql), "{v}");
         }
     }
@@ -282,7 +299,7 @@ mod my {
             }
         }
         for v in VIEWS {
-            let sql = format!("SELECT * FROM {v}");
+            let sql = view_query(v);
             assert_eq!(local_rows(env, &sql), remote.rows(&sql), "{v}");
         }
     }
